@@ -1,0 +1,34 @@
+# The two commands a new user needs: `make run` and `make test`.
+PYTHON ?= python3.11
+VENV ?= .venv
+BIN := $(VENV)/bin
+STAMP := $(VENV)/.installed
+
+.PHONY: run test venv clean-state ui-airflow ui-mlflow bench-import
+
+venv: $(STAMP)
+
+# Recreated only when the dependency pins change.
+$(STAMP): pyproject.toml constraints.txt
+	test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
+	$(BIN)/pip install --quiet --upgrade pip
+	$(BIN)/pip install --quiet -c constraints.txt -e '.[dev]'
+	touch $(STAMP)
+
+run: venv
+	bash scripts/run_local.sh
+
+test: venv
+	$(BIN)/python -m pytest
+
+ui-airflow: venv
+	bash scripts/run_local.sh --ui
+
+ui-mlflow: venv
+	$(BIN)/mlflow ui --backend-store-uri sqlite:///$(CURDIR)/.ridership/mlflow.db --host 127.0.0.1 --port 5000
+
+bench-import: venv
+	$(BIN)/python bench/import_time.py
+
+clean-state:
+	rm -rf .ridership

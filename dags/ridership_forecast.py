@@ -1,0 +1,45 @@
+"""Batch forecast of the next days with the `champion` model, stored in the forecasts table.
+
+Runs when the champion asset changes (a promotion in `ridership_training`) and daily. The
+as-of date is the `as_of` param, else the one carried by the promotion event, else the
+logical date; the forecast starts after the last validated day up to it.
+"""
+
+from __future__ import annotations
+
+import pendulum
+from airflow.sdk import Asset, AssetOrTimeSchedule, CronTriggerTimetable, Param, dag, task
+
+from pipeline.config import CHAMPION_ASSET_NAME, Settings, champion_asset_uri, schedule_or_none
+
+SETTINGS = Settings.from_env()
+CHAMPION = Asset(name=CHAMPION_ASSET_NAME, uri=champion_asset_uri(SETTINGS))
+DAILY = schedule_or_none(SETTINGS.forecast_schedule)
+
+
+@dag(
+    dag_id="ridership_forecast",
+    schedule=AssetOrTimeSchedule(timetable=CronTriggerTimetable(DAILY, timezone="UTC"), assets=[CHAMPION])
+    if DAILY else [CHAMPION],
+    start_date=pendulum.datetime(2019, 1, 1, tz="UTC"),
+    catchup=False,
+    max_active_runs=1,
+    tags=["ridership", "forecast"],
+    doc_md=__doc__,
+    params={"as_of": Param(None, type=["null", "string"], format="date", description="forecast origin")},
+)
+def ridership_forecast():
+    @task
+    def forecast() -> dict:
+        from airflow.sdk import get_current_context
+
+        from pipeline import steps
+        from pipeline.orchestration import settings_for
+
+        settings, _ = settings_for(get_current_context(), as_of_from_events=True)
+        return steps.forecast_next(settings)
+
+    forecast()
+
+
+ridership_forecast()

@@ -1,0 +1,105 @@
+"""Nightly retraining of every model family, then promotion of the best one.
+
+validate (Great Expectations) → clean → materialize windows → train[family] (mapped, in
+parallel) → promote (gate vs. the current champion) → publish the champion asset, which
+triggers `ridership_forecast`. The run's logical date is the data cutoff (as-of date); the
+trigger form can override it and the families/epochs for one run.
+
+All ML logic lives in `pipeline.steps`; each task calls one step. Heavy libraries are imported
+inside the tasks only, so parsing this file stays cheap.
+"""
+
+from __future__ import annotations
+
+import pendulum
+from airflow.sdk import Asset, CronDataIntervalTimetable, Metadata, Param, TriggerRule, dag, task
+
+from pipeline.config import CHAMPION_ASSET_NAME, Settings, champion_asset_uri, schedule_or_none
+
+SETTINGS = Settings.from_env()
+CHAMPION = Asset(name=CHAMPION_ASSET_NAME, uri=champion_asset_uri(SETTINGS))
+SCHEDULE = schedule_or_none(SETTINGS.training_schedule)
+
+
+def _context():
+    from airflow.sdk import get_current_context
+
+    from pipeline.orchestration import settings_for
+
+    return settings_for(get_current_context())
+
+
+@dag(
+    dag_id="ridership_training",
+    schedule=CronDataIntervalTimetable(SCHEDULE, timezone="UTC") if SCHEDULE else None,
+    start_date=pendulum.datetime(2019, 1, 1, tz="UTC"),
+    catchup=False,
+    max_active_runs=1,  # two trainings at once would race for the champion alias
+    tags=["ridership", "training"],
+    doc_md=__doc__,
+    params={
+        "as_of": Param(None, type=["null", "string"], format="date", description="data cutoff (default: logical date)"),
+        "epochs": Param(None, type=["null", "integer"], minimum=1, description="maximum epochs per family"),
+        "families": Param(None, type=["null", "string"], description="comma-separated subset of families"),
+    },
+    default_args={"retries": 0},
+)
+def ridership_training():
+    @task
+    def validate() -> dict:
+        from pipeline import steps
+
+        settings, _ = _context()
+        return steps.validate_source(settings)
+
+    @task
+    def clean(checked: dict) -> dict:
+        from pipeline import steps
+
+        settings, _ = _context()
+        return steps.clean_snapshot(settings, checked["raw_uri"], checked["data_hash"])
+
+    @task
+    def materialize(checked: dict, cleaned: dict) -> dict:
+        from pipeline import steps
+
+        settings, lineage = _context()
+        return steps.materialize_windows(settings, cleaned["clean_uri"], checked["data_hash"], lineage)
+
+    @task
+    def families(run: dict) -> list[str]:
+        return run["families"]
+
+    @task(map_index_template="{{ family }}")
+    def train(family: str, run: dict) -> dict:
+        from pipeline import steps
+
+        settings, lineage = _context()
+        return steps.train_family(settings, family, run["manifest_uri"], run["parent_run_id"], lineage)
+
+    @task(trigger_rule=TriggerRule.ALL_DONE_MIN_ONE_SUCCESS)
+    def promote(run: dict) -> dict:
+        from pipeline import steps
+
+        settings, lineage = _context()
+        return steps.promote_best(settings, run["manifest_uri"], run["parent_run_id"], run["run_key"], lineage)
+
+    @task(outlets=[CHAMPION])
+    def publish_champion(decision: dict):
+        from airflow.sdk.exceptions import AirflowSkipException
+
+        if decision["decision"] != "promoted" or decision.get("rerun"):
+            raise AirflowSkipException(f"champion unchanged: {decision['reason']}")
+        settings, _ = _context()
+        yield Metadata(CHAMPION, {"version": decision["version"], "family": decision["family"],
+                                  "as_of": settings.as_of.isoformat()})
+
+    checked = validate()
+    run = materialize(checked, clean(checked))
+    trained = train.partial(run=run).expand(family=families(run))
+    decision = promote(run)
+    trained >> decision
+    publish_champion(decision)
+
+
+ridership_training()

@@ -1,0 +1,118 @@
+"""`ridership` command line: the same steps the DAGs run, one command each.
+
+    ridership validate [--data PATH|URL]
+    ridership train FAMILY
+    ridership promote
+    ridership forecast
+    ridership leaderboard
+
+Every command accepts --as-of YYYY-MM-DD and --json. Expected failures (bad data, no
+champion, ...) print one clear message and exit non-zero without a traceback.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import logging
+import sys
+from typing import Any, Callable
+
+from pipeline.config import Settings, parse_date
+from pipeline.errors import DataValidationError, RidershipError
+
+EXIT_BAD_DATA = 2
+EXIT_FAILED = 1
+
+
+def _prepare(settings: Settings, lineage: dict[str, Any]) -> dict[str, Any]:
+    from pipeline import steps
+
+    checked = steps.validate_source(settings)
+    cleaned = steps.clean_snapshot(settings, checked["raw_uri"], checked["data_hash"])
+    return steps.materialize_windows(settings, cleaned["clean_uri"], checked["data_hash"], lineage)
+
+
+def cmd_validate(settings: Settings, args) -> dict:
+    from pipeline import steps
+
+    return steps.validate_source(settings)
+
+
+def cmd_train(settings: Settings, args) -> dict:
+    from pipeline import steps
+
+    settings = settings.with_overrides(families=tuple(args.family))
+    context = _prepare(settings, {"trigger": "cli"})
+    return {"trained": [steps.train_family(settings, name, context["manifest_uri"], context["parent_run_id"],
+                                           {"trigger": "cli"}) for name in args.family],
+            **context}
+
+
+def cmd_promote(settings: Settings, args) -> dict:
+    from pipeline import steps
+
+    context = _prepare(settings, {"trigger": "cli"})
+    return steps.promote_best(settings, context["manifest_uri"], context["parent_run_id"], context["run_key"],
+                              {"trigger": "cli"})
+
+
+def cmd_forecast(settings: Settings, args) -> dict:
+    from pipeline import steps
+
+    return steps.forecast_next(settings)
+
+
+def cmd_leaderboard(settings: Settings, args) -> dict:
+    from pipeline import report
+
+    return report.summary(settings)
+
+
+COMMANDS: dict[str, Callable[[Settings, Any], dict]] = {
+    "validate": cmd_validate, "train": cmd_train, "promote": cmd_promote,
+    "forecast": cmd_forecast, "leaderboard": cmd_leaderboard,
+}
+
+
+def parser() -> argparse.ArgumentParser:
+    common = argparse.ArgumentParser(add_help=False)
+    common.add_argument("--as-of", help="data cutoff date, YYYY-MM-DD (default: RIDERSHIP_AS_OF or 2019-05-31)")
+    common.add_argument("--data", help="data source path or URL (default: RIDERSHIP_DATA_URI)")
+    common.add_argument("--epochs", type=int, help="maximum training epochs")
+    common.add_argument("--json", action="store_true", help="print the result as JSON")
+    top = argparse.ArgumentParser(prog="ridership", description=__doc__.split("\n\n")[0])
+    sub = top.add_subparsers(dest="command", required=True)
+    sub.add_parser("validate", parents=[common], help="validate the data source (exit 2 on bad data)")
+    train = sub.add_parser("train", parents=[common], help="train model families and log them to MLflow")
+    train.add_argument("family", nargs="+")
+    sub.add_parser("promote", parents=[common], help="register the best family; move @champion if it wins")
+    sub.add_parser("forecast", parents=[common], help="forecast the next days with the champion")
+    sub.add_parser("leaderboard", parents=[common], help="the latest leaderboard, champion and forecast")
+    return top
+
+
+def main(argv: list[str] | None = None) -> int:
+    args = parser().parse_args(argv)
+    logging.basicConfig(level=logging.WARNING, format="%(levelname)s %(name)s: %(message)s")
+    try:
+        settings = Settings.from_env(as_of=parse_date(args.as_of), data_uri=args.data, epochs=args.epochs)
+        result = COMMANDS[args.command](settings, args)
+    except DataValidationError as exc:
+        print(f"error: {exc}", file=sys.stderr)
+        return EXIT_BAD_DATA
+    except (RidershipError, ValueError, KeyError) as exc:
+        print(f"error: {exc}", file=sys.stderr)
+        return EXIT_BAD_DATA if args.command == "validate" else EXIT_FAILED
+    print(json.dumps(result, indent=2, default=str) if args.json else _human(args.command, result))
+    return 0
+
+
+def _human(command: str, result: dict) -> str:
+    if command == "leaderboard":
+        return result["text"]
+    return "\n".join(f"{k}: {v}" for k, v in result.items() if not isinstance(v, (list, dict))) or str(result)
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,188 @@
+"""The one typed configuration of the pipeline.
+
+Every knob lives here with its default; each can be overridden by an environment variable
+named ``RIDERSHIP_<FIELD>`` (upper case), e.g. ``RIDERSHIP_EPOCHS=2`` or
+``RIDERSHIP_FAMILIES=naive,linear``. Dates are ISO (``YYYY-MM-DD``).
+
+The split dates derive from ``as_of`` so that a run "as of" any date sees only data up to
+it; the defaults reproduce chapter 15 of Hands-On ML (as of 2019-05-31: train 2016-01..2018-12,
+validation 2019-01..05, scored targets 2019-03-01..05-31).
+"""
+
+from __future__ import annotations
+
+import calendar
+import dataclasses
+import hashlib
+import json
+import os
+from dataclasses import dataclass, field, fields
+from datetime import date
+from pathlib import Path
+from typing import Any, get_origin
+
+PROJECT_ROOT = Path(__file__).resolve().parent.parent
+DEFAULT_FAMILIES = ("naive", "sarima", "linear", "multivariate_rnn")
+ENV_PREFIX = "RIDERSHIP_"
+
+
+def _add_months(day: date, months: int) -> date:
+    month_index = day.year * 12 + (day.month - 1) + months
+    year, month = divmod(month_index, 12)
+    return date(year, month + 1, min(day.day, calendar.monthrange(year, month + 1)[1]))
+
+
+@dataclass(frozen=True)
+class Settings:
+    # -- data and time ------------------------------------------------------------------
+    data_uri: str = str(PROJECT_ROOT / "data" / "CTA_-_Ridership_-_Daily_Boarding_Totals.csv")
+    as_of: date = date(2019, 5, 31)
+    train_months: int = 36
+    valid_months: int = 5
+    score_months: int = 3
+    target: str = "rail"
+    # "honest": early stopping sees only validation days before the scored window;
+    # "chapter": early stopping on the whole validation split, as the book does.
+    protocol: str = "honest"
+    # -- windows and forecasting --------------------------------------------------------
+    seq_length: int = 56
+    horizon: int = 14
+    scale: float = 1e6
+    # -- training -----------------------------------------------------------------------
+    families: tuple[str, ...] = DEFAULT_FAMILIES
+    epochs: int = 500
+    patience: int = 50
+    batch_size: int = 32
+    seed: int = 42
+    # Threads each training process may use; 0 lets TensorFlow decide.
+    tf_threads: int = 1
+    # -- validation ---------------------------------------------------------------------
+    max_daily_boardings: int = 5_000_000
+    # -- promotion ----------------------------------------------------------------------
+    registered_model: str = "ridership"
+    champion_alias: str = "champion"
+    # A candidate must beat the re-scored champion's mean MAE by this relative margin.
+    promotion_margin: float = 0.0
+    # -- storage (URIs; local paths by default) ------------------------------------------
+    home: Path = PROJECT_ROOT / ".ridership"
+    mlflow_tracking_uri: str = ""
+    artifact_root: str = ""
+    forecast_db_uri: str = ""
+    experiment: str = "ridership"
+    mlflow_retries: int = 3
+    # -- orchestration (read by the DAG files; "none" turns a schedule off) ---------------
+    training_schedule: str = "@daily"
+    forecast_schedule: str = "0 6 * * *"
+
+    def __post_init__(self) -> None:
+        # Paths under `home` are filled in here so that overriding `home` moves all of them.
+        home = Path(self.home)
+        defaults = {
+            "mlflow_tracking_uri": f"sqlite:///{home / 'mlflow.db'}",
+            "artifact_root": str(home / "artifacts"),
+            "forecast_db_uri": f"sqlite:///{home / 'forecasts.db'}",
+        }
+        for name, value in defaults.items():
+            if not getattr(self, name):
+                object.__setattr__(self, name, value)
+        object.__setattr__(self, "home", home)
+        if self.protocol not in ("honest", "chapter"):
+            raise ValueError(f"protocol must be 'honest' or 'chapter', got {self.protocol!r}")
+        if self.horizon < 1 or self.seq_length < 1:
+            raise ValueError("horizon and seq_length must be positive")
+
+    # -- derived dates --------------------------------------------------------------------
+    @property
+    def _day_after(self) -> date:
+        return date.fromordinal(self.as_of.toordinal() + 1)
+
+    @property
+    def valid_start(self) -> date:
+        return _add_months(self._day_after, -self.valid_months)
+
+    @property
+    def train_start(self) -> date:
+        return _add_months(self.valid_start, -self.train_months)
+
+    @property
+    def score_start(self) -> date:
+        return _add_months(self._day_after, -self.score_months)
+
+    @property
+    def mlflow_artifact_location(self) -> str:
+        return str(Path(self.artifact_root) / "mlflow") if "://" not in self.artifact_root else (
+            self.artifact_root.rstrip("/") + "/mlflow"
+        )
+
+    def with_overrides(self, **changes: Any) -> "Settings":
+        return dataclasses.replace(self, **{k: v for k, v in changes.items() if v is not None})
+
+    def digest(self) -> str:
+        """A short hash of everything that changes what is trained (not where it is stored)."""
+        relevant = {
+            k: v
+            for k, v in self.as_dict().items()
+            if k not in {"home", "mlflow_tracking_uri", "artifact_root", "forecast_db_uri",
+                         "experiment", "data_uri", "tf_threads", "mlflow_retries",
+                         "training_schedule", "forecast_schedule"}
+        }
+        return hashlib.sha256(json.dumps(relevant, sort_keys=True).encode()).hexdigest()[:12]
+
+    def as_dict(self) -> dict[str, Any]:
+        out = {}
+        for f in fields(self):
+            value = getattr(self, f.name)
+            out[f.name] = (
+                value.isoformat() if isinstance(value, date)
+                else str(value) if isinstance(value, Path)
+                else list(value) if isinstance(value, tuple)
+                else value
+            )
+        return out
+
+    @classmethod
+    def from_env(cls, environ: dict[str, str] | None = None, **overrides: Any) -> "Settings":
+        environ = os.environ if environ is None else environ
+        kwargs: dict[str, Any] = {}
+        for f in fields(cls):
+            raw = environ.get(ENV_PREFIX + f.name.upper())
+            if raw is not None and raw != "":
+                kwargs[f.name] = _parse(f, raw)
+        kwargs.update({k: v for k, v in overrides.items() if v is not None})
+        return cls(**kwargs)
+
+
+def _parse(f: dataclasses.Field, raw: str) -> Any:
+    kind = f.type if not isinstance(f.type, str) else eval(f.type, globals())  # noqa: S307
+    try:
+        if kind is date:
+            return date.fromisoformat(raw)
+        if kind is Path:
+            return Path(raw)
+        if get_origin(kind) is tuple:
+            return tuple(item.strip() for item in raw.split(",") if item.strip())
+        if kind is bool:
+            return raw.lower() in ("1", "true", "yes")
+        return kind(raw)
+    except ValueError as exc:
+        raise ValueError(f"{ENV_PREFIX}{f.name.upper()}={raw!r} is not a valid {kind}: {exc}") from exc
+
+
+def schedule_or_none(value: str) -> str | None:
+    return None if value.strip().lower() in ("", "none", "off") else value
+
+
+CHAMPION_ASSET_NAME = "ridership_champion"
+
+
+def champion_asset_uri(settings: Settings) -> str:
+    return f"mlflow://models/{settings.registered_model}@{settings.champion_alias}"
+
+
+def parse_date(value: str | date | None) -> date | None:
+    if value is None or isinstance(value, date):
+        return value
+    return date.fromisoformat(str(value)[:10])
+
+
+__all__ = ["Settings", "parse_date", "PROJECT_ROOT", "DEFAULT_FAMILIES"]

@@ -1,0 +1,40 @@
+"""The registry of model families: adding one is a module and a line here.
+
+Entries are import paths so that listing families never imports Keras or statsmodels.
+"""
+
+from __future__ import annotations
+
+import importlib
+from pathlib import Path
+
+from pipeline.config import Settings, parse_date
+from pipeline.families.base import Family, describe_saved
+
+FAMILIES: dict[str, str] = {
+    "naive": "pipeline.families.naive:SeasonalNaive",
+    "sarima": "pipeline.families.sarima:Sarima",
+    "linear": "pipeline.families.linear:Linear",
+    "multivariate_rnn": "pipeline.families.multivariate_rnn:MultivariateRnn",
+}
+
+
+def family_class(name: str) -> type[Family]:
+    try:
+        module, cls = FAMILIES[name].split(":")
+    except KeyError:
+        raise KeyError(f"unknown model family {name!r}; known: {', '.join(FAMILIES)}") from None
+    return getattr(importlib.import_module(module), cls)
+
+
+def create(name: str, settings: Settings) -> Family:
+    return family_class(name)(settings)
+
+
+def load(directory: Path) -> Family:
+    """Re-create a family saved by Family.save, ready to forecast."""
+    description = describe_saved(directory)
+    saved = {**description["settings"], "as_of": parse_date(description["settings"]["as_of"])}
+    family = family_class(description["family"]).restore(Settings(**saved), description["params"])
+    family._load_state(Path(directory))
+    return family

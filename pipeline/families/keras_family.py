@@ -1,0 +1,138 @@
+"""What every Keras family shares: the chapter's training recipe and the two ways to reach H days.
+
+A subclass declares its inputs, targets, output mode and learning rate, and writes ``build``.
+Output modes:
+- ``rollout``: predicts the next day of its targets and is fed its own predictions H times
+  (future day types come from the calendar);
+- ``direct``: predicts the H days at once;
+- ``seq2seq``: predicts H days after every input step; the last step is the forecast.
+"""
+
+from __future__ import annotations
+
+import math
+from datetime import timedelta
+from pathlib import Path
+from typing import ClassVar
+
+import numpy as np
+import pandas as pd
+
+from pipeline.calendar import day_types
+from pipeline.errors import TrainingError
+from pipeline.families.base import Family, FitResult
+from pipeline.windows import FEATURES, SERIES, WindowSpec, feature_frame, one_hot_day_types, origin_inputs
+
+MODEL_FILE = "model.keras"
+MOMENTUM = 0.9
+
+
+class KerasFamily(Family):
+    inputs: ClassVar[tuple[str, ...]] = FEATURES
+    targets: ClassVar[tuple[str, ...]] = ("rail",)
+    mode: ClassVar[str] = "rollout"
+    learning_rate: ClassVar[float]
+    seq_length_factor: ClassVar[int] = 1  # conv families read longer windows
+
+    def __init__(self, settings):
+        super().__init__(settings)
+        self.model = None
+        if self.mode == "rollout" and not set(self.inputs) <= set(self.targets) | set(FEATURES[2:]):
+            raise TypeError(f"{self.name}: a rollout family must predict every series it reads")
+
+    # -- what subclasses define -------------------------------------------------------------
+    def build(self):
+        raise NotImplementedError
+
+    def prepare_targets(self, y: np.ndarray) -> np.ndarray:
+        """Hook for families whose outputs are a transform of the window targets."""
+        return y
+
+    # -- protocol ---------------------------------------------------------------------------
+    @property
+    def seq_length(self) -> int:
+        return self.settings.seq_length * self.seq_length_factor
+
+    def window_spec(self) -> WindowSpec:
+        ahead = 1 if self.mode == "rollout" else self.settings.horizon
+        return WindowSpec(self.inputs, self.targets, self.seq_length, ahead, self.mode == "seq2seq")
+
+    def fit(self, windows, frame) -> FitResult:
+        import keras
+
+        keras.utils.set_random_seed(self.settings.seed)
+        self.model = self.build()
+        self.model.compile(
+            loss=keras.losses.Huber(),
+            optimizer=keras.optimizers.SGD(learning_rate=self.learning_rate, momentum=MOMENTUM),
+            metrics=["mae"],
+        )
+        stop = keras.callbacks.EarlyStopping(
+            monitor="val_mae", patience=self.settings.patience, restore_best_weights=True
+        )
+        history = self.model.fit(
+            windows["X_fit"], self.prepare_targets(windows["y_fit"]),
+            validation_data=(windows["X_stop"], self.prepare_targets(windows["y_stop"])),
+            epochs=self.settings.epochs, batch_size=self.settings.batch_size, shuffle=True,
+            callbacks=[stop, keras.callbacks.TerminateOnNaN()], verbose=0,
+        ).history
+        losses = history.get("loss", [])
+        if not losses or not all(math.isfinite(v) for v in losses):
+            raise TrainingError(f"{self.name}: training loss became non-finite (NaN/inf) "
+                                f"after {len(losses)} epoch(s)")
+        return FitResult(epochs=len(losses), history={k: [float(v) for v in vs] for k, vs in history.items()})
+
+    def forecast(self, frame: pd.DataFrame, origins: pd.DatetimeIndex) -> np.ndarray:
+        if self.model is None:
+            raise RuntimeError(f"{self.name} has not been fitted or loaded")
+        features = feature_frame(frame.loc[: origins.max()], self.settings.scale)
+        X = origin_inputs(features, origins, self.window_spec())
+        if self.mode == "rollout":
+            scaled = self._rollout(X, origins)
+        else:
+            out = self._predict(X)
+            scaled = out[:, -1, :] if self.mode == "seq2seq" else out
+        return scaled * self.settings.scale
+
+    def _predict(self, X: np.ndarray) -> np.ndarray:
+        import keras
+
+        return keras.ops.convert_to_numpy(self.model(X, training=False))
+
+    def _rollout(self, X: np.ndarray, origins: pd.DatetimeIndex) -> np.ndarray:
+        horizon = self.settings.horizon
+        target_pos = self.targets.index(self.settings.target)
+        input_pos = {c: i for i, c in enumerate(self.inputs)}
+        next_type_cols = [input_pos[c] for c in FEATURES[2:] if c in input_pos]
+        window = X.copy()
+        out = np.empty((len(origins), horizon), dtype=np.float32)
+        for h in range(horizon):
+            step = self._predict(window).reshape(len(origins), len(self.targets))
+            out[:, h] = step[:, target_pos]
+            row = np.zeros((len(origins), 1, len(self.inputs)), dtype=np.float32)
+            for k, column in enumerate(self.targets):
+                row[:, 0, input_pos[column]] = step[:, k]
+            if next_type_cols:
+                # the appended row is day origin+h+1; its "next day" is origin+h+2
+                nxt = day_types([(o + timedelta(days=h + 2)).date() for o in origins])
+                row[:, 0, next_type_cols] = one_hot_day_types(nxt)
+            window = np.concatenate([window[:, 1:], row], axis=1)
+        return out
+
+    def params(self) -> dict:
+        return {"inputs": list(self.inputs), "targets": list(self.targets), "mode": self.mode,
+                "learning_rate": self.learning_rate, "seq_length": self.seq_length,
+                "epochs_max": self.settings.epochs, "patience": self.settings.patience,
+                "batch_size": self.settings.batch_size, "optimizer": f"SGD(momentum={MOMENTUM})",
+                "loss": "huber"}
+
+    def _save_state(self, directory: Path) -> None:
+        self.model.save(directory / MODEL_FILE)
+
+    def _load_state(self, directory: Path) -> None:
+        import keras
+
+        self.model = keras.saving.load_model(directory / MODEL_FILE, compile=False)
+
+
+__all__ = ["KerasFamily", "SERIES"]

@@ -1,0 +1,126 @@
+"""The model registry and its gate: the champion alias only ever moves to a better model.
+
+The best candidate of a pipeline run is registered as a new version of the registered
+model, with its lineage and the gate's decision as tags set in the same call that creates
+it; the alias moves only if the candidate beats the current champion re-scored on the same
+origins, by more than the configured margin. A rerun with the same run key finds its
+version and returns the recorded decision instead of registering twice.
+"""
+
+from __future__ import annotations
+
+import logging
+import math
+from typing import Any
+
+import mlflow
+import pandas as pd
+from mlflow.exceptions import MlflowException
+
+from pipeline import tracking
+from pipeline.config import Settings
+from pipeline.errors import PromotionError
+from pipeline.scoring import Scores, evaluate
+
+log = logging.getLogger(__name__)
+
+DECISION_TAG = "ridership.decision"
+REASON_TAG = "ridership.decision_reason"
+
+
+def current_champion(settings: Settings):
+    mlflow_client = tracking.client(settings)
+    try:
+        return mlflow_client.get_model_version_by_alias(settings.registered_model, settings.champion_alias)
+    except MlflowException as exc:
+        if "RESOURCE_DOES_NOT_EXIST" in str(exc.error_code) or "not found" in str(exc).lower():
+            return None
+        raise
+
+
+def load_family(settings: Settings, version: str):
+    """The family behind a registered version, through its pyfunc wrapper."""
+    tracking.client(settings)
+    model = mlflow.pyfunc.load_model(f"models:/{settings.registered_model}/{version}")
+    return model.unwrap_python_model().family
+
+
+def rescore(settings: Settings, version: str, frame: pd.DataFrame) -> Scores:
+    family = load_family(settings, version)
+    family.settings = family.settings.with_overrides(horizon=settings.horizon)
+    scores, _ = evaluate(family, frame, settings)
+    return scores
+
+
+def _existing_decision(settings: Settings, run_key: str) -> dict | None:
+    versions = tracking.client(settings).search_model_versions(
+        f"name = '{settings.registered_model}' and tags.`{tracking.RUN_KEY_TAG}` = '{run_key}'"
+    )
+    for mv in versions:
+        if DECISION_TAG in mv.tags:
+            return {"decision": mv.tags[DECISION_TAG], "reason": mv.tags.get(REASON_TAG, ""),
+                    "version": mv.version, "family": mv.tags.get(tracking.FAMILY_TAG),
+                    "rerun": True}
+    return None
+
+
+def decide(candidate_mae: float, champion_mae: float | None, margin: float) -> tuple[bool, str]:
+    if champion_mae is None:
+        return True, "no champion yet"
+    if not math.isfinite(champion_mae):
+        return True, "the champion could not forecast the new origins"
+    threshold = champion_mae * (1 - margin)
+    if candidate_mae < threshold:
+        return True, f"mean MAE {candidate_mae:,.0f} beats champion's {champion_mae:,.0f} (margin {margin:.1%})"
+    return False, f"mean MAE {candidate_mae:,.0f} does not beat champion's {champion_mae:,.0f} (margin {margin:.1%})"
+
+
+def promote(settings: Settings, parent_run_id: str, run_key: str, frame: pd.DataFrame,
+            tags: dict[str, str]) -> dict[str, Any]:
+    """Pick the best finished family run under the parent and gate it against the champion."""
+    mlflow_client = tracking.client(settings)
+    previous = _existing_decision(settings, run_key)
+    if previous:
+        log.info("run key %s was already decided: %s", run_key, previous)
+        return previous
+
+    runs = [r for r in tracking.finished_family_runs(settings, parent_run_id)
+            if math.isfinite(r.data.metrics.get("mae_mean", math.nan))]
+    if not runs:
+        raise PromotionError(f"no model family finished training in pipeline run {parent_run_id}; "
+                             "the champion is unchanged")
+    best = min(runs, key=lambda r: r.data.metrics["mae_mean"])
+    family = best.data.tags[tracking.FAMILY_TAG]
+    candidate_mae = best.data.metrics["mae_mean"]
+
+    champion = current_champion(settings)
+    champion_mae = None
+    if champion is not None:
+        champion_mae = rescore(settings, champion.version, frame).mae_mean
+    promoted, reason = decide(candidate_mae, champion_mae, settings.promotion_margin)
+    decision = "promoted" if promoted else "kept_champion"
+
+    version_tags = {
+        **tags,
+        tracking.RUN_KEY_TAG: run_key,
+        tracking.FAMILY_TAG: family,
+        DECISION_TAG: decision,
+        REASON_TAG: reason,
+        "ridership.candidate_mae_mean": f"{candidate_mae:.2f}",
+        "ridership.candidate_mae_h1": f"{best.data.metrics.get('mae_h1', math.nan):.2f}",
+        "ridership.champion_version": champion.version if champion else "",
+        "ridership.champion_mae_mean": f"{champion_mae:.2f}" if champion_mae is not None else "",
+    }
+    version = tracking.with_retries(settings, lambda: mlflow.register_model(
+        f"runs:/{best.info.run_id}/model", settings.registered_model, tags=version_tags,
+    ), "register the candidate").version
+    if promoted:
+        tracking.with_retries(settings, lambda: mlflow_client.set_registered_model_alias(
+            settings.registered_model, settings.champion_alias, version), "move the champion alias")
+    result = {"decision": decision, "reason": reason, "version": str(version), "family": family,
+              "candidate_run_id": best.info.run_id, "candidate_mae_mean": candidate_mae,
+              "champion_version": champion.version if champion else None,
+              "champion_mae_mean": champion_mae, "rerun": False}
+    mlflow_client.set_tag(parent_run_id, DECISION_TAG, f"{decision}: version {version} ({family})")
+    log.info("promotion: %s", result)
+    return result

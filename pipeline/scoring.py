@@ -1,0 +1,63 @@
+"""One scoring protocol for every family: rolling origins, the same target dates for all.
+
+For each horizon h the scored targets are exactly the days of the scoring window
+(``score_start`` .. ``as_of``), each forecast from origin = target - h. With the default
+config that is 2019-03-01 .. 2019-05-31 at every horizon, the chapter's window.
+"""
+
+from __future__ import annotations
+
+from dataclasses import asdict, dataclass
+
+import numpy as np
+import pandas as pd
+
+from pipeline.config import Settings
+
+
+@dataclass
+class Scores:
+    mae_h1: float
+    mape_h1: float
+    mae_mean: float
+    mae_by_horizon: list[float]
+    targets: int
+
+    def metrics(self) -> dict[str, float]:
+        out = {"mae_h1": self.mae_h1, "mape_h1": self.mape_h1, "mae_mean": self.mae_mean}
+        out.update({f"mae_h{h:02d}": v for h, v in enumerate(self.mae_by_horizon, start=1)})
+        return out
+
+    def as_dict(self) -> dict:
+        return asdict(self)
+
+
+def scoring_origins(settings: Settings) -> pd.DatetimeIndex:
+    first = pd.Timestamp(settings.score_start) - pd.Timedelta(days=settings.horizon)
+    return pd.date_range(first, pd.Timestamp(settings.as_of) - pd.Timedelta(days=1), freq="D")
+
+
+def score(forecasts: np.ndarray, origins: pd.DatetimeIndex, actual: pd.Series, settings: Settings) -> Scores:
+    if forecasts.shape != (len(origins), settings.horizon):
+        raise ValueError(f"forecasts of shape {forecasts.shape}, expected {(len(origins), settings.horizon)}")
+    first, last = pd.Timestamp(settings.score_start), pd.Timestamp(settings.as_of)
+    maes, mape_h1, count = [], float("nan"), 0
+    for h in range(1, settings.horizon + 1):
+        targets = origins + pd.Timedelta(days=h)
+        inside = (targets >= first) & (targets <= last)
+        truth = actual.reindex(targets[inside]).to_numpy(float)
+        errors = np.abs(forecasts[inside, h - 1] - truth)
+        maes.append(float(np.mean(errors)))
+        if h == 1:
+            mape_h1 = float(np.mean(errors / truth) * 100)
+            count = int(inside.sum())
+    return Scores(mae_h1=maes[0], mape_h1=mape_h1, mae_mean=float(np.mean(maes)),
+                  mae_by_horizon=maes, targets=count)
+
+
+def evaluate(family, frame: pd.DataFrame, settings: Settings) -> tuple[Scores, np.ndarray]:
+    """Forecast from every scoring origin with history cut at the as-of date, and score."""
+    history = frame.loc[: pd.Timestamp(settings.as_of)]
+    origins = scoring_origins(settings)
+    forecasts = np.asarray(family.forecast(history, origins), dtype=float)
+    return score(forecasts, origins, history[settings.target], settings), forecasts

@@ -1,0 +1,93 @@
+"""One MLflow pyfunc for every family: history in, the next `horizon` days out.
+
+Input: daily rows with columns date, day_type, bus, rail ending at the forecast origin
+(at least as many days as the family's input window). Output: one row per horizon with
+target_date, horizon and forecast (riders).
+"""
+
+from __future__ import annotations
+
+import shutil
+import tempfile
+from importlib.metadata import PackageNotFoundError, version
+from pathlib import Path
+
+import mlflow
+import numpy as np
+import pandas as pd
+from mlflow.models import infer_signature
+
+from pipeline.families.base import Family
+
+FAMILY_ARTIFACT = "family"
+MODEL_NAME = "model"
+INPUT_COLUMNS = ["date", "day_type", "bus", "rail"]
+EXAMPLE_DAYS = 120
+REQUIREMENTS = ("mlflow", "keras", "tensorflow", "pandas", "numpy", "statsmodels", "scipy")
+
+
+class RidershipForecaster(mlflow.pyfunc.PythonModel):
+    def load_context(self, context) -> None:
+        from pipeline import families
+
+        self.family = families.load(Path(context.artifacts[FAMILY_ARTIFACT]))
+
+    def predict(self, context, model_input, params=None):
+        frame = history_frame(model_input)
+        origin = frame.index[-1]
+        values = self.family.forecast(frame, pd.DatetimeIndex([origin]))[0]
+        horizon = np.arange(1, len(values) + 1)
+        return pd.DataFrame({
+            "target_date": origin + pd.to_timedelta(horizon, unit="D"),
+            "horizon": horizon.astype("int64"),
+            "forecast": values.astype("float64"),
+        })
+
+
+def history_frame(model_input: pd.DataFrame) -> pd.DataFrame:
+    missing = [c for c in INPUT_COLUMNS if c not in model_input.columns]
+    if missing:
+        raise ValueError(f"forecast input lacks column(s) {missing}; expected {INPUT_COLUMNS}")
+    frame = model_input[INPUT_COLUMNS].copy()
+    frame["date"] = pd.to_datetime(frame["date"])
+    return frame.set_index("date").sort_index().asfreq("D")
+
+
+def model_input(frame: pd.DataFrame) -> pd.DataFrame:
+    """The pyfunc input for history `frame` (indexed by date)."""
+    out = frame[["day_type", "bus", "rail"]].reset_index()
+    out["date"] = pd.to_datetime(out["date"]).astype("datetime64[ns]")
+    out["day_type"] = out["day_type"].astype(object)
+    return out[INPUT_COLUMNS]
+
+
+def pinned_requirements() -> list[str]:
+    pins = []
+    for name in REQUIREMENTS:
+        try:
+            pins.append(f"{name}=={version(name)}")
+        except PackageNotFoundError:
+            continue
+    return pins
+
+
+def log_family_model(family: Family, history: pd.DataFrame) -> str:
+    """Save the family and log it as the active run's pyfunc model; returns the model URI."""
+    staging = Path(tempfile.mkdtemp(prefix="ridership-model-"))
+    try:
+        family.save(staging / FAMILY_ARTIFACT)
+        example = model_input(history.iloc[-EXAMPLE_DAYS:])
+        output = RidershipForecaster()
+        output.family = family
+        signature = infer_signature(example, output.predict(None, example))
+        info = mlflow.pyfunc.log_model(
+            name=MODEL_NAME,
+            python_model=RidershipForecaster(),
+            artifacts={FAMILY_ARTIFACT: str(staging / FAMILY_ARTIFACT)},
+            signature=signature,
+            input_example=example,
+            pip_requirements=pinned_requirements(),
+        )
+        return info.model_uri
+    finally:
+        shutil.rmtree(staging, ignore_errors=True)

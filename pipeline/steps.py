@@ -1,0 +1,154 @@
+"""The pipeline's steps: plain functions of explicit inputs to small, JSON-able outputs.
+
+Each DAG task and each CLI command calls exactly one of these. Large outputs are written
+under the artifact root (content-addressed, atomically) and passed on by URI.
+"""
+
+from __future__ import annotations
+
+import logging
+import math
+import time
+from datetime import datetime, timezone
+from typing import Any
+
+import pandas as pd
+
+from pipeline import data, storage
+from pipeline.config import Settings
+from pipeline.errors import RidershipError, TrainingError
+
+log = logging.getLogger(__name__)
+
+LATEST_CLEAN = "latest.json"
+
+
+def _clean_dir(settings: Settings) -> str:
+    return storage.join(settings.artifact_root, "clean")
+
+
+def run_key(settings: Settings, data_hash: str) -> str:
+    """Identifies a pipeline run by what it computes: same data, config and as-of → same key."""
+    return f"{settings.as_of.isoformat()}/{data_hash}/{settings.digest()}"
+
+
+def validate_source(settings: Settings) -> dict[str, Any]:
+    """Read the source, run the suite, snapshot the raw bytes; raise on bad data."""
+    from pipeline.validation import validate
+
+    raw_bytes = data.read_source(settings.data_uri)
+    data_hash = data.content_hash(raw_bytes)
+    raw = data.parse_raw(raw_bytes, settings.data_uri)
+    docs_uri = storage.join(settings.artifact_root, "datadocs", f"{data_hash}-{settings.as_of.isoformat()}")
+    report = validate(raw, uri=settings.data_uri, as_of=settings.as_of, train_start=settings.train_start,
+                      max_count=settings.max_daily_boardings, docs_uri=docs_uri)
+    raw_uri = storage.join(settings.artifact_root, "raw", f"{data_hash}.csv")
+    if not storage.exists(raw_uri):
+        storage.write_bytes(raw_uri, raw_bytes)
+    return {"data_hash": data_hash, "raw_uri": raw_uri, "rows": report.rows,
+            "unique_days": report.unique_days, "first_date": report.first_date.isoformat(),
+            "last_date": report.last_date.isoformat(), "expectations": report.expectations,
+            "data_docs_uri": storage.join(report.data_docs_uri, "index.html")}
+
+
+def clean_snapshot(settings: Settings, raw_uri: str, data_hash: str) -> dict[str, Any]:
+    raw = data.parse_raw(storage.read_bytes(raw_uri), raw_uri)
+    frame = data.clean(raw)
+    clean_uri = storage.join(_clean_dir(settings), f"{data_hash}.parquet")
+    if not storage.exists(clean_uri):
+        storage.write_bytes(clean_uri, data.to_parquet_bytes(frame))
+    pointer = {"data_hash": data_hash, "clean_uri": clean_uri,
+               "first_date": frame.index[0].date().isoformat(), "last_date": frame.index[-1].date().isoformat(),
+               "validated_at": datetime.now(timezone.utc).isoformat()}
+    storage.write_json(storage.join(_clean_dir(settings), LATEST_CLEAN), pointer)
+    return pointer
+
+
+def load_clean(clean_uri: str) -> pd.DataFrame:
+    return data.from_parquet_bytes(storage.read_bytes(clean_uri))
+
+
+def latest_clean(settings: Settings) -> dict[str, Any]:
+    pointer_uri = storage.join(_clean_dir(settings), LATEST_CLEAN)
+    if not storage.exists(pointer_uri):
+        raise RidershipError(f"no validated data snapshot at {pointer_uri}: run the training pipeline first")
+    return storage.read_json(pointer_uri)
+
+
+def materialize_windows(settings: Settings, clean_uri: str, data_hash: str,
+                        lineage: dict[str, Any] | None = None) -> dict[str, Any]:
+    """Write every configured family's windows once and open the parent MLflow run."""
+    from pipeline import families, tracking, windows
+
+    frame = load_clean(clean_uri)
+    specs = {f.window_spec() for f in (families.create(n, settings) for n in settings.families)} - {None}
+    manifest = windows.materialize(frame, sorted(specs, key=lambda s: s.name), settings, data_hash, clean_uri)
+    key = run_key(settings, data_hash)
+    tags = {**tracking.lineage_tags(settings, lineage or {}), "ridership.data_hash": data_hash,
+            "ridership.windows_manifest": manifest["uri"]}
+    parent = tracking.parent_run(settings, key, tags)
+    return {"manifest_uri": manifest["uri"], "parent_run_id": parent, "run_key": key,
+            "families": list(settings.families)}
+
+
+def train_family(settings: Settings, family_name: str, manifest_uri: str, parent_run_id: str,
+                 lineage: dict[str, Any] | None = None) -> dict[str, Any]:
+    """Fit one family, score it on the common origins, log everything to one MLflow run."""
+    from pipeline import runtime
+
+    runtime.configure(settings)
+    import mlflow
+
+    from pipeline import families, tracking, windows
+    from pipeline.scoring import evaluate
+    from pipeline.serving import log_family_model
+
+    manifest = storage.read_json(manifest_uri)
+    frame = load_clean(manifest["clean_uri"])
+    family = families.create(family_name, settings)
+    spec = family.window_spec()
+    arrays = windows.load_windows(manifest, spec) if spec else None
+    tags = {**tracking.lineage_tags(settings, lineage or {}), "ridership.data_hash": manifest["data_hash"],
+            "ridership.windows_manifest": manifest_uri}
+    run_id = tracking.start_family_run(settings, parent_run_id, family_name, tags)
+    started = time.perf_counter()
+    try:
+        with mlflow.start_run(run_id=run_id):
+            mlflow.log_params({**family.params(), "family": family_name, "as_of": settings.as_of,
+                               "protocol": settings.protocol, "horizon": settings.horizon})
+            fit = family.fit(arrays, frame)
+            train_seconds = time.perf_counter() - started
+            tracking.log_history(settings, run_id, fit.history)
+            scores, _ = evaluate(family, frame, settings)
+            if not all(math.isfinite(v) for v in scores.metrics().values()):
+                raise TrainingError(f"{family_name}: forecasts contain NaN or inf")
+            metrics = {**scores.metrics(), "epochs": fit.epochs, "train_seconds": train_seconds}
+            tracking.log_metrics(settings, run_id, metrics)
+            log_family_model(family, frame.loc[: pd.Timestamp(settings.as_of)])
+    except BaseException as exc:
+        # the context manager has ended the run as FAILED; say why where the UI shows it
+        tracking.client(settings).set_tag(run_id, "ridership.error", f"{type(exc).__name__}: {exc}"[:5000])
+        raise
+    result = {"family": family_name, "run_id": run_id, "epochs": fit.epochs,
+              "seconds": round(time.perf_counter() - started, 2),
+              "mae_h1": scores.mae_h1, "mape_h1": scores.mape_h1, "mae_mean": scores.mae_mean}
+    log.info("trained %s", result)
+    return result
+
+
+def promote_best(settings: Settings, manifest_uri: str, parent_run_id: str, run_key_value: str,
+                 lineage: dict[str, Any] | None = None) -> dict[str, Any]:
+    from pipeline import registry, tracking
+
+    manifest = storage.read_json(manifest_uri)
+    frame = load_clean(manifest["clean_uri"])
+    tags = {**tracking.lineage_tags(settings, lineage or {}), "ridership.data_hash": manifest["data_hash"],
+            "ridership.windows_manifest": manifest_uri, "ridership.parent_run_id": parent_run_id}
+    return registry.promote(settings, parent_run_id, run_key_value, frame, tags)
+
+
+def forecast_next(settings: Settings) -> dict[str, Any]:
+    from pipeline import forecasting
+
+    pointer = latest_clean(settings)
+    return forecasting.forecast(settings, load_clean(pointer["clean_uri"]))

@@ -1,0 +1,218 @@
+"""MLflow: one parent run per pipeline run, one nested run per family, the registry and its gate."""
+
+from __future__ import annotations
+
+import functools
+import logging
+import math
+import subprocess
+import tempfile
+import time
+from pathlib import Path
+from typing import Any, Callable, TypeVar
+
+import mlflow
+import pandas as pd
+from mlflow.entities import Metric, RunStatus
+from mlflow.exceptions import MlflowException, RestException
+from mlflow.tracking import MlflowClient
+
+from pipeline.config import PROJECT_ROOT, Settings
+from pipeline.errors import RidershipError
+
+log = logging.getLogger(__name__)
+T = TypeVar("T")
+
+RUN_KEY_TAG = "ridership.run_key"
+FAMILY_TAG = "ridership.family"
+MODEL_NAME_IN_RUN = "model"
+METRICS_PER_BATCH = 900  # MLflow accepts at most 1000 metrics per log_batch
+
+
+class TrackingUnavailable(RidershipError):
+    """The MLflow tracking server did not answer within the configured retries."""
+
+
+def with_retries(settings: Settings, action: Callable[[], T], what: str) -> T:
+    """Retry transient tracking failures with exponential backoff, then fail with a clear error."""
+    delay = 1.0
+    for attempt in range(1, settings.mlflow_retries + 1):
+        try:
+            return action()
+        except (MlflowException, OSError, ConnectionError) as exc:
+            if isinstance(exc, RestException) and exc.get_http_status_code() < 500:
+                raise  # a real answer from the server, not an outage
+            if attempt == settings.mlflow_retries:
+                raise TrackingUnavailable(
+                    f"MLflow at {settings.mlflow_tracking_uri} failed to {what} after "
+                    f"{attempt} attempt(s): {exc}"
+                ) from exc
+            log.warning("MLflow %s failed (attempt %d/%d): %s", what, attempt, settings.mlflow_retries, exc)
+            time.sleep(delay)
+            delay *= 2
+    raise AssertionError("unreachable")
+
+
+def client(settings: Settings) -> MlflowClient:
+    if settings.mlflow_tracking_uri.startswith("sqlite:///"):
+        Path(settings.mlflow_tracking_uri[len("sqlite:///"):]).parent.mkdir(parents=True, exist_ok=True)
+    mlflow.set_tracking_uri(settings.mlflow_tracking_uri)
+    mlflow.set_registry_uri(settings.mlflow_tracking_uri)
+    return MlflowClient(settings.mlflow_tracking_uri)
+
+
+def experiment_id(settings: Settings) -> str:
+    mlflow_client = client(settings)
+
+    def get_or_create() -> str:
+        found = mlflow_client.get_experiment_by_name(settings.experiment)
+        if found is not None:
+            return found.experiment_id
+        try:
+            return mlflow_client.create_experiment(
+                settings.experiment, artifact_location=settings.mlflow_artifact_location
+            )
+        except MlflowException:  # created concurrently by a sibling task
+            return mlflow_client.get_experiment_by_name(settings.experiment).experiment_id
+
+    return with_retries(settings, get_or_create, "open the experiment")
+
+
+@functools.lru_cache(maxsize=1)
+def code_version() -> str:
+    try:
+        return subprocess.run(["git", "rev-parse", "HEAD"], cwd=PROJECT_ROOT, capture_output=True,
+                              text=True, timeout=5, check=True).stdout.strip()
+    except (OSError, subprocess.SubprocessError):
+        return "unknown"
+
+
+def lineage_tags(settings: Settings, lineage: dict[str, Any]) -> dict[str, str]:
+    tags = {
+        "ridership.as_of": settings.as_of.isoformat(),
+        "ridership.config_digest": settings.digest(),
+        "ridership.protocol": settings.protocol,
+        "mlflow.source.git.commit": code_version(),
+        "ridership.code_version": code_version(),
+    }
+    tags.update({f"ridership.{k}": str(v) for k, v in lineage.items() if v is not None})
+    return tags
+
+
+def parent_run(settings: Settings, run_key: str, tags: dict[str, str]) -> str:
+    """The one parent run of this pipeline run, created on first use (idempotent by run key)."""
+    mlflow_client = client(settings)
+    exp = experiment_id(settings)
+
+    def get_or_create() -> str:
+        found = mlflow_client.search_runs(
+            [exp], filter_string=f"tags.`{RUN_KEY_TAG}` = '{run_key}'", max_results=1,
+            order_by=["attributes.start_time ASC"],
+        )
+        if found:
+            return found[0].info.run_id
+        run = mlflow_client.create_run(exp, run_name=f"pipeline {settings.as_of}",
+                                       tags={**tags, RUN_KEY_TAG: run_key})
+        return run.info.run_id
+
+    return with_retries(settings, get_or_create, "create the parent run")
+
+
+def close_stale_runs(settings: Settings, parent_run_id: str, family: str) -> None:
+    """Runs of this family under this parent still RUNNING belong to a killed task."""
+    mlflow_client = client(settings)
+    stale = mlflow_client.search_runs(
+        [experiment_id(settings)],
+        filter_string=(f"tags.`mlflow.parentRunId` = '{parent_run_id}' and tags.`{FAMILY_TAG}` = '{family}'"
+                       " and attributes.status = 'RUNNING'"),
+    )
+    for run in stale:
+        log.warning("marking run %s of %s KILLED: its task died without closing it", run.info.run_id, family)
+        mlflow_client.set_tag(run.info.run_id, "ridership.error", "task killed before the run ended")
+        mlflow_client.set_terminated(run.info.run_id, status="KILLED")
+
+
+def start_family_run(settings: Settings, parent_run_id: str, family: str, tags: dict[str, str]) -> str:
+    mlflow_client = client(settings)
+    close_stale_runs(settings, parent_run_id, family)
+    run = with_retries(settings, lambda: mlflow_client.create_run(
+        experiment_id(settings), run_name=family,
+        tags={**tags, FAMILY_TAG: family, "mlflow.parentRunId": parent_run_id},
+    ), "create a family run")
+    return run.info.run_id
+
+
+def log_history(settings: Settings, run_id: str, history: dict[str, list[float]]) -> None:
+    now = int(time.time() * 1000)
+    metrics = [Metric(f"epoch_{name}", float(v), now, step)
+               for name, values in history.items() for step, v in enumerate(values) if math.isfinite(v)]
+    mlflow_client = client(settings)
+    for i in range(0, len(metrics), METRICS_PER_BATCH):
+        chunk = metrics[i:i + METRICS_PER_BATCH]
+        with_retries(settings, lambda: mlflow_client.log_batch(run_id, metrics=chunk), "log metrics")
+
+
+def log_metrics(settings: Settings, run_id: str, metrics: dict[str, float]) -> None:
+    now = int(time.time() * 1000)
+    batch = [Metric(k, float(v), now, 0) for k, v in metrics.items()]
+    with_retries(settings, lambda: client(settings).log_batch(run_id, metrics=batch), "log metrics")
+
+
+def log_params(settings: Settings, run_id: str, params: dict[str, Any]) -> None:
+    from mlflow.entities import Param
+
+    batch = [Param(k, str(v)[:6000]) for k, v in params.items()]
+    with_retries(settings, lambda: client(settings).log_batch(run_id, params=batch), "log params")
+
+
+def end_run(settings: Settings, run_id: str, status: str = "FINISHED", error: str | None = None) -> None:
+    mlflow_client = client(settings)
+    if error:
+        mlflow_client.set_tag(run_id, "ridership.error", error[:5000])
+    with_retries(settings, lambda: mlflow_client.set_terminated(run_id, status=status), "end the run")
+
+
+def finished_family_runs(settings: Settings, parent_run_id: str) -> list:
+    """The latest FINISHED run of each family under a parent run."""
+    runs = client(settings).search_runs(
+        [experiment_id(settings)],
+        filter_string=f"tags.`mlflow.parentRunId` = '{parent_run_id}' and attributes.status = 'FINISHED'",
+        order_by=["attributes.start_time DESC"],
+        max_results=1000,
+    )
+    latest = {}
+    for run in runs:
+        latest.setdefault(run.data.tags.get(FAMILY_TAG), run)
+    return [r for name, r in latest.items() if name]
+
+
+def log_artifact_bytes(settings: Settings, run_id: str, name: str, data: bytes) -> None:
+    with tempfile.TemporaryDirectory() as tmp:
+        path = Path(tmp) / name
+        path.write_bytes(data)
+        with_retries(settings, lambda: client(settings).log_artifact(run_id, str(path)), f"log {name}")
+
+
+def log_artifact_dir(settings: Settings, run_id: str, directory: Path, artifact_path: str) -> None:
+    with_retries(settings, lambda: client(settings).log_artifacts(run_id, str(directory), artifact_path),
+                 f"log {artifact_path}")
+
+
+def run_status_name(status: int | str) -> str:
+    return RunStatus.to_string(status) if isinstance(status, int) else status
+
+
+def leaderboard(settings: Settings, parent_run_id: str) -> pd.DataFrame:
+    rows = []
+    for run in finished_family_runs(settings, parent_run_id):
+        m = run.data.metrics
+        rows.append({
+            "family": run.data.tags.get(FAMILY_TAG),
+            "mae_h1": m.get("mae_h1"), "mape_h1": m.get("mape_h1"), "mae_mean": m.get("mae_mean"),
+            "epochs": int(m.get("epochs", 0)), "seconds": m.get("train_seconds"),
+            "run_id": run.info.run_id,
+            "start": pd.Timestamp(run.info.start_time, unit="ms"),
+            "end": pd.Timestamp(run.info.end_time, unit="ms") if run.info.end_time else None,
+        })
+    frame = pd.DataFrame(rows)
+    return frame.sort_values("mae_mean").reset_index(drop=True) if not frame.empty else frame
