@@ -97,8 +97,9 @@ def _run_suite(context, name: str, frame: pd.DataFrame, checks: list[Check]):
     source = context.data_sources.add_pandas(f"{name}_source")
     batch = source.add_dataframe_asset(f"{name}_frame").add_batch_definition_whole_dataframe("all")
     suite = context.suites.add(gx.ExpectationSuite(name=f"ridership_{name}"))
+    by_id = {}
     for check in checks:
-        suite.add_expectation(check.expectation)
+        by_id[suite.add_expectation(check.expectation).id] = check
     definition = context.validation_definitions.add(
         gx.ValidationDefinition(name=f"ridership_{name}", data=batch, suite=suite)
     )
@@ -111,7 +112,8 @@ def _run_suite(context, name: str, frame: pd.DataFrame, checks: list[Check]):
         )
     )
     result = checkpoint.run(batch_parameters={"dataframe": frame})
-    return [r for run in result.run_results.values() for r in run.results]
+    # results do not come back in suite order: pair them with their checks by id
+    return [(r, by_id[r.expectation_config.id]) for run in result.run_results.values() for r in run.results]
 
 
 def _example_lines(raw: pd.DataFrame, indices: list) -> str:
@@ -183,13 +185,13 @@ def validate(raw: pd.DataFrame, *, uri: str, as_of: date, train_start: date,
     schema = _schema_checks(_gxe())
     results = _run_suite(context, "schema", raw, schema)
     total += len(schema)
-    failures += [_describe(r, c, raw) for r, c in zip(results, schema) if not r.success]
+    failures += [_describe(r, c, raw) for r, c in results if not r.success]
     if not failures:
         content = _content_checks(_gxe(), max_count)
         frame = _content_frame(raw)
         results = _run_suite(context, "content", frame, content)
         total += len(content)
-        failures += [_describe(r, c, raw) for r, c in zip(results, content) if not r.success]
+        failures += [_describe(r, c, raw) for r, c in results if not r.success]
         if not failures:
             failures += _coverage_failures(frame, as_of, train_start)
             total += 1
@@ -197,10 +199,10 @@ def validate(raw: pd.DataFrame, *, uri: str, as_of: date, train_start: date,
     docs_uri = storage.publish_dir(staging, docs_uri) if not storage.exists(docs_uri) else docs_uri
     if failures:
         raise DataValidationError(format_failures(uri, failures, total, docs_uri), failures, docs_uri)
-    dates = raw_dates = frame[DATE_COLUMN]
+    dates = frame[DATE_COLUMN]
     return ValidationReport(
         rows=len(raw),
-        unique_days=int(raw_dates.nunique()),
+        unique_days=int(dates.nunique()),
         first_date=dates.min().date(),
         last_date=dates.max().date(),
         expectations=total,

@@ -1,0 +1,104 @@
+#!/usr/bin/env bash
+# `make run`: the real job on the embedded default. Airflow (SQLite metadata, LocalExecutor,
+# api-server + scheduler + dag-processor) runs the training DAG, whose mapped trainings run
+# concurrently, then the forecast DAG; MLflow keeps its SQLite store under .ridership/.
+# With --ui it only starts Airflow on the same state and waits (Ctrl-C stops it).
+set -euo pipefail
+cd "$(dirname "$0")/.."
+ROOT=$PWD
+BIN=$ROOT/.venv/bin
+export PATH=$BIN:$PATH
+
+export RIDERSHIP_HOME=${RIDERSHIP_HOME:-$ROOT/.ridership}
+AS_OF=${RIDERSHIP_AS_OF:-2019-05-31}
+PORT=${RIDERSHIP_AIRFLOW_PORT:-8080}
+# Runs are triggered here, not by the clock: the nightly schedule would start a run for today.
+export RIDERSHIP_TRAINING_SCHEDULE=${RIDERSHIP_TRAINING_SCHEDULE:-none}
+export RIDERSHIP_FORECAST_SCHEDULE=${RIDERSHIP_FORECAST_SCHEDULE:-none}
+
+export AIRFLOW_HOME=$RIDERSHIP_HOME/airflow
+mkdir -p "$AIRFLOW_HOME/logs"
+export AIRFLOW__CORE__DAGS_FOLDER=$ROOT/dags
+export AIRFLOW__CORE__PLUGINS_FOLDER=$ROOT/plugins
+export AIRFLOW__CORE__LOAD_EXAMPLES=False
+export AIRFLOW__CORE__EXECUTOR=LocalExecutor
+# One training per core: more would only make each slower.
+export AIRFLOW__CORE__PARALLELISM=${AIRFLOW__CORE__PARALLELISM:-$(nproc)}
+export AIRFLOW__CORE__MAX_ACTIVE_TASKS_PER_DAG=$AIRFLOW__CORE__PARALLELISM
+export AIRFLOW__API__BASE_URL=http://127.0.0.1:$PORT
+export AIRFLOW__API__HOST=127.0.0.1
+export AIRFLOW__API__PORT=$PORT
+export AIRFLOW__CORE__EXECUTION_API_SERVER_URL=http://127.0.0.1:$PORT/execution/
+export AIRFLOW__CORE__AUTH_MANAGER=airflow.api_fastapi.auth.managers.simple.simple_auth_manager.SimpleAuthManager
+export AIRFLOW__CORE__SIMPLE_AUTH_MANAGER_USERS=${AIRFLOW__CORE__SIMPLE_AUTH_MANAGER_USERS:-admin:admin}
+export AIRFLOW__SCHEDULER__ENABLE_HEALTH_CHECK=False
+export AIRFLOW__DAG_PROCESSOR__REFRESH_INTERVAL=5
+# Secrets are generated on first use and stay on this machine, never in the repository.
+SECRET_FILE=$AIRFLOW_HOME/.jwt_secret
+[ -s "$SECRET_FILE" ] || (umask 077; python -c 'import secrets; print(secrets.token_urlsafe(64))' > "$SECRET_FILE")
+export AIRFLOW__API_AUTH__JWT_SECRET=$(cat "$SECRET_FILE")
+export AIRFLOW__API__SECRET_KEY=$AIRFLOW__API_AUTH__JWT_SECRET
+
+LOG=$RIDERSHIP_HOME/logs
+mkdir -p "$LOG"
+PIDS=()
+stop_all() {
+  for pid in "${PIDS[@]:-}"; do [ -n "$pid" ] && kill "$pid" 2>/dev/null || true; done
+  wait 2>/dev/null || true
+}
+trap stop_all EXIT INT TERM
+
+say() { printf '\n== %s\n' "$*"; }
+
+say "Airflow metadata database ($AIRFLOW_HOME/airflow.db)"
+airflow db migrate > "$LOG/db-migrate.log" 2>&1 || { tail -20 "$LOG/db-migrate.log"; exit 1; }
+airflow dags reserialize > "$LOG/reserialize.log" 2>&1 || { tail -20 "$LOG/reserialize.log"; exit 1; }
+
+say "Starting api-server (http://127.0.0.1:$PORT), scheduler and dag-processor; logs in $LOG"
+airflow api-server --host 127.0.0.1 --port "$PORT" > "$LOG/api-server.log" 2>&1 & PIDS+=($!)
+airflow scheduler > "$LOG/scheduler.log" 2>&1 & PIDS+=($!)
+airflow dag-processor > "$LOG/dag-processor.log" 2>&1 & PIDS+=($!)
+for _ in $(seq 120); do
+  curl -sf "http://127.0.0.1:$PORT/api/v2/monitor/health" > /dev/null 2>&1 && break
+  sleep 1
+done
+curl -sf "http://127.0.0.1:$PORT/api/v2/monitor/health" > /dev/null || { tail -30 "$LOG/api-server.log"; exit 1; }
+
+if [ "${1:-}" = "--ui" ]; then
+  say "Airflow UI: http://127.0.0.1:$PORT (user and password: $AIRFLOW__CORE__SIMPLE_AUTH_MANAGER_USERS, i.e. user:role; password in $AIRFLOW_HOME/simple_auth_manager_passwords.json.generated). Ctrl-C stops."
+  wait
+  exit 0
+fi
+
+run_dag() {  # dag_id -> waits for the run to end, fails if it failed
+  local dag=$1 run_id
+  airflow dags unpause "$dag" > /dev/null
+  run_id="make_run__${dag}__$(date -u +%Y%m%dT%H%M%S)"
+  # No logical date: the as-of date travels in the run's params, so reruns never collide.
+  airflow dags trigger "$dag" --run-id "$run_id" --conf "{\"as_of\": \"$AS_OF\"}" > /dev/null
+  echo "triggered $dag run $run_id (as of $AS_OF)"
+  local state=""
+  for _ in $(seq 3600); do
+    state=$(airflow dags state "$dag" "$run_id" 2>/dev/null | tail -1 | cut -d, -f1)
+    case "$state" in success|failed) break ;; esac
+    sleep 2
+  done
+  echo "$dag: $state"
+  airflow tasks states-for-dag-run "$dag" "$run_id" -o plain 2>/dev/null \
+    | awk 'NR==1 || /train|validate|clean|materialize|promote|publish|forecast|families/' || true
+  [ "$state" = success ]
+}
+
+START=$(date +%s)
+say "Training DAG"
+run_dag ridership_training
+say "Forecast DAG"
+run_dag ridership_forecast
+END=$(date +%s)
+
+say "Result"
+ridership leaderboard --as-of "$AS_OF"
+echo
+echo "Forecast plot: $RIDERSHIP_HOME/artifacts/forecasts/"
+echo "Wall time of the two DAG runs: $((END - START)) s"
+echo "Open the UIs on this state: make ui-airflow (http://127.0.0.1:$PORT) and make ui-mlflow (http://127.0.0.1:5000)"

@@ -1,0 +1,45 @@
+from datetime import date
+
+import pytest
+
+from pipeline.config import Settings
+
+
+def test_defaults_reproduce_the_chapter_splits():
+    s = Settings()
+    assert s.as_of == date(2019, 5, 31)
+    assert s.train_start == date(2016, 1, 1)
+    assert s.valid_start == date(2019, 1, 1)
+    assert s.score_start == date(2019, 3, 1)
+    assert (s.seq_length, s.horizon) == (56, 14)
+
+
+def test_splits_follow_the_as_of_date():
+    s = Settings(as_of=date(2019, 8, 15))
+    assert s.valid_start == date(2019, 3, 16)
+    assert s.score_start == date(2019, 5, 16)
+    assert s.train_start == date(2016, 3, 16)
+
+
+def test_environment_overrides_every_kind_of_field(tmp_path):
+    s = Settings.from_env({
+        "RIDERSHIP_AS_OF": "2019-06-30", "RIDERSHIP_EPOCHS": "3", "RIDERSHIP_FAMILIES": "naive, linear",
+        "RIDERSHIP_HOME": str(tmp_path), "RIDERSHIP_PROMOTION_MARGIN": "0.05",
+    })
+    assert s.as_of == date(2019, 6, 30) and s.epochs == 3
+    assert s.families == ("naive", "linear")
+    assert s.promotion_margin == 0.05
+    assert s.mlflow_tracking_uri == f"sqlite:///{tmp_path / 'mlflow.db'}"
+    assert s.forecast_db_uri == f"sqlite:///{tmp_path / 'forecasts.db'}"
+
+
+def test_bad_environment_value_names_the_variable():
+    with pytest.raises(ValueError, match="RIDERSHIP_EPOCHS"):
+        Settings.from_env({"RIDERSHIP_EPOCHS": "many"})
+
+
+def test_digest_ignores_storage_but_not_training_choices(tmp_path):
+    base = Settings()
+    assert base.digest() == Settings(home=tmp_path).digest()
+    assert base.digest() != Settings(epochs=3).digest()
+    assert base.digest() != Settings(as_of=date(2019, 6, 30)).digest()

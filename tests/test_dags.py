@@ -1,0 +1,57 @@
+"""The DAG files: they parse, wire the expected tasks, map training, and stay light to import."""
+
+import subprocess
+import sys
+
+import pytest
+
+from pipeline.config import PROJECT_ROOT
+
+DAGS = PROJECT_ROOT / "dags"
+HEAVY = ("tensorflow", "keras", "mlflow", "great_expectations", "pandas", "statsmodels", "matplotlib")
+
+
+@pytest.fixture(scope="module")
+def dagbag():
+    from airflow.dag_processing.dagbag import DagBag
+
+    return DagBag(dag_folder=str(DAGS))
+
+
+def test_no_import_errors(dagbag):
+    assert dagbag.import_errors == {}
+    assert set(dagbag.dag_ids) == {"ridership_training", "ridership_forecast"}
+
+
+def test_training_dag_wires_the_pipeline(dagbag):
+    dag = dagbag.dags["ridership_training"]
+    assert set(dag.task_ids) == {"validate", "clean", "materialize", "families", "train", "promote",
+                                 "publish_champion"}
+    assert dag.get_task("clean").upstream_task_ids == {"validate"}
+    assert dag.get_task("train").upstream_task_ids == {"materialize", "families"}
+    assert dag.get_task("promote").upstream_task_ids == {"materialize", "train"}
+    assert dag.get_task("promote").trigger_rule == "all_done_min_one_success"
+    assert dag.max_active_runs == 1
+
+
+def test_training_is_dynamically_mapped_and_labelled(dagbag):
+    train = dagbag.dags["ridership_training"].get_task("train")
+    assert train.is_mapped
+    assert train.map_index_template == "{{ family }}"
+
+
+def test_promotion_publishes_the_champion_asset_that_schedules_forecasts(dagbag):
+    outlets = dagbag.dags["ridership_training"].get_task("publish_champion").outlets
+    assert [a.name for a in outlets] == ["ridership_champion"]
+    forecast = dagbag.dags["ridership_forecast"]
+    assert "ridership_champion" in str(forecast.timetable.asset_condition)
+    assert forecast.timetable.timetable.expression == "0 6 * * *"  # and daily
+
+
+@pytest.mark.parametrize("module", ["ridership_training", "ridership_forecast"])
+def test_dag_files_import_no_heavy_library(module):
+    code = (f"import sys; sys.path.insert(0, {str(DAGS)!r}); import {module}; "
+            f"print(','.join(m for m in {HEAVY!r} if m in sys.modules))")
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=120)
+    assert out.returncode == 0, out.stderr
+    assert out.stdout.strip() == ""

@@ -1,0 +1,128 @@
+"""Both DAGs for real (``airflow dags test``) on throwaway Airflow, MLflow and forecast databases.
+
+One module-scoped state: the training DAG promotes a champion and the forecast DAG stores 14
+rows; then a file with a missing column fails the training DAG at validation and leaves the
+champion, the registry and the stored forecasts exactly as they were.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import sqlite3
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+from pipeline.config import PROJECT_ROOT, Settings
+
+pytestmark = pytest.mark.slow
+AIRFLOW = str(Path(sys.executable).parent / "airflow")
+AS_OF = "2019-05-31"
+
+
+@pytest.fixture(scope="module")
+def env(tmp_path_factory) -> dict[str, str]:
+    home = tmp_path_factory.mktemp("e2e")
+    environ = {k: v for k, v in os.environ.items() if not k.startswith(("RIDERSHIP_", "AIRFLOW"))}
+    environ.update({
+        "AIRFLOW_HOME": str(home / "airflow"),
+        "AIRFLOW__CORE__DAGS_FOLDER": str(PROJECT_ROOT / "dags"),
+        "AIRFLOW__CORE__LOAD_EXAMPLES": "False",
+        "RIDERSHIP_HOME": str(home / "state"),
+        "RIDERSHIP_EPOCHS": "2",
+        "RIDERSHIP_TRAIN_MONTHS": "6",  # tiny training sets: this checks wiring, not accuracy
+        "RIDERSHIP_TRAINING_SCHEDULE": "none",
+        "RIDERSHIP_FORECAST_SCHEDULE": "none",
+    })
+    subprocess.run([AIRFLOW, "db", "migrate"], env=environ, check=True, capture_output=True, timeout=600)
+    return environ
+
+
+def run_dag(env: dict[str, str], dag_id: str, **conf) -> str:
+    """Run a DAG in-process with `airflow dags test`; return the final state of the run."""
+    out = subprocess.run(
+        [AIRFLOW, "dags", "test", dag_id, "--conf", json.dumps({"as_of": AS_OF, **conf})],
+        env=env, capture_output=True, text=True, timeout=1200,
+    )
+    log = out.stdout + out.stderr
+    Path(env["RIDERSHIP_HOME"], f"{dag_id}.log").write_text(log)
+    for state in ("success", "failed"):
+        if f"state={state}" in log.splitlines()[-1] or f"DagRun Finished: dag_id={dag_id}" in log and \
+                f"state={state}" in log.split(f"DagRun Finished: dag_id={dag_id}")[-1].split("\n")[0]:
+            return state
+    return "failed" if out.returncode else "unknown"
+
+
+def registry_state(settings: Settings) -> dict:
+    from mlflow.tracking import MlflowClient
+
+    client = MlflowClient(settings.mlflow_tracking_uri)
+    versions = client.search_model_versions(f"name = '{settings.registered_model}'")
+    champion = client.get_model_version_by_alias(settings.registered_model, settings.champion_alias)
+    return {"champion": champion.version,
+            "versions": sorted((v.version, tuple(sorted(v.tags.items()))) for v in versions)}
+
+
+def forecast_rows(settings: Settings) -> list[tuple]:
+    path = settings.forecast_db_uri[len("sqlite:///"):]
+    with sqlite3.connect(path) as db:
+        return db.execute("SELECT * FROM forecasts ORDER BY as_of, target_date, model_version").fetchall()
+
+
+@pytest.fixture(scope="module")
+def trained(env) -> Settings:
+    assert run_dag(env, "ridership_training") == "success", _tail(env, "ridership_training")
+    assert run_dag(env, "ridership_forecast") == "success", _tail(env, "ridership_forecast")
+    return Settings(home=Path(env["RIDERSHIP_HOME"]))
+
+
+def _tail(env, dag_id) -> str:
+    return Path(env["RIDERSHIP_HOME"], f"{dag_id}.log").read_text()[-4000:]
+
+
+def test_training_promotes_a_champion_and_forecast_stores_14_rows(trained):
+    state = registry_state(trained)
+    assert state["champion"] == "1"
+    rows = forecast_rows(trained)
+    assert len(rows) == 14
+    assert {r[0] for r in rows} == {AS_OF}
+    assert [r[1] for r in rows][0] == "2019-06-01" and [r[1] for r in rows][-1] == "2019-06-14"
+    assert all(100_000 < r[4] < 2_000_000 for r in rows)  # plausible daily rail boardings
+
+
+def test_every_family_ran_as_a_mapped_task_and_was_logged(trained, env):
+    from pipeline import report
+
+    summary = report.summary(trained)
+    assert sorted(r["family"] for r in summary["leaderboard"]) == sorted(trained.families)
+    log = Path(env["RIDERSHIP_HOME"], "ridership_training.log").read_text()
+    for index in range(len(trained.families)):
+        assert f"map_index={index}" in log
+
+
+def test_rerunning_the_same_date_changes_nothing(trained, env):
+    before_registry, before_rows = registry_state(trained), forecast_rows(trained)
+    assert run_dag(env, "ridership_training") == "success", _tail(env, "ridership_training")
+    assert run_dag(env, "ridership_forecast") == "success", _tail(env, "ridership_forecast")
+    assert registry_state(trained) == before_registry  # no second version, no second promotion
+    assert forecast_rows(trained) == before_rows
+
+
+def test_bad_data_fails_validation_and_keeps_champion_and_forecasts(trained, env, tmp_path, raw_bytes):
+    before_registry, before_rows = registry_state(trained), forecast_rows(trained)
+    bad = tmp_path / "missing_column.csv"
+    bad.write_text("\n".join(",".join(line.split(",")[:3] + line.split(",")[4:])
+                             for line in raw_bytes.decode().splitlines()))
+    bad_env = {**env, "RIDERSHIP_DATA_URI": str(bad)}
+    assert run_dag(bad_env, "ridership_training") == "failed"
+    log = _tail(bad_env, "ridership_training")
+    assert "missing column(s): rail_boardings" in log
+    assert "task_id=train" not in log.split("missing column")[-1]  # nothing trained after the failure
+    assert registry_state(trained) == before_registry
+    assert forecast_rows(trained) == before_rows
+    # the forecast DAG keeps working with the existing champion and the last good data
+    assert run_dag(bad_env, "ridership_forecast") == "success"
+    assert forecast_rows(trained) == before_rows
