@@ -111,8 +111,9 @@ def promote(settings: Settings, parent_run_id: str, run_key: str, frame: pd.Data
         "ridership.champion_version": champion.version if champion else "",
         "ridership.champion_mae_mean": f"{champion_mae:.2f}" if champion_mae is not None else "",
     }
+    model_uri = best.data.tags.get("ridership.model_uri", f"runs:/{best.info.run_id}/model")
     version = tracking.with_retries(settings, lambda: mlflow.register_model(
-        f"runs:/{best.info.run_id}/model", settings.registered_model, tags=version_tags,
+        model_uri, settings.registered_model, tags=version_tags,
     ), "register the candidate").version
     if promoted:
         tracking.with_retries(settings, lambda: mlflow_client.set_registered_model_alias(

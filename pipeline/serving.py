@@ -21,6 +21,7 @@ from pipeline.families.base import Family
 
 FAMILY_ARTIFACT = "family"
 MODEL_NAME = "model"
+MODEL_URI_TAG = "ridership.model_uri"
 INPUT_COLUMNS = ["date", "day_type", "bus", "rail"]
 EXAMPLE_DAYS = 120
 REQUIREMENTS = ("mlflow", "keras", "tensorflow", "pandas", "numpy", "statsmodels", "scipy")
@@ -82,12 +83,13 @@ def log_family_model(family: Family, history: pd.DataFrame) -> str:
         signature = infer_signature(example, output.predict(None, example))
         info = mlflow.pyfunc.log_model(
             name=MODEL_NAME,
-            python_model=RidershipForecaster(),
+            python_model=str(Path(__file__).with_name("serving_model.py")),  # models from code
             artifacts={FAMILY_ARTIFACT: str(staging / FAMILY_ARTIFACT)},
             signature=signature,
             input_example=example,
             pip_requirements=pinned_requirements(),
         )
+        mlflow.set_tag(MODEL_URI_TAG, info.model_uri)
         return info.model_uri
     finally:
         shutil.rmtree(staging, ignore_errors=True)

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import json
 import os
+import re
 import sqlite3
 import subprocess
 import sys
@@ -49,11 +50,8 @@ def run_dag(env: dict[str, str], dag_id: str, **conf) -> str:
     )
     log = out.stdout + out.stderr
     Path(env["RIDERSHIP_HOME"], f"{dag_id}.log").write_text(log)
-    for state in ("success", "failed"):
-        if f"state={state}" in log.splitlines()[-1] or f"DagRun Finished: dag_id={dag_id}" in log and \
-                f"state={state}" in log.split(f"DagRun Finished: dag_id={dag_id}")[-1].split("\n")[0]:
-            return state
-    return "failed" if out.returncode else "unknown"
+    finished = re.findall(rf"DagRun Finished: dag_id={dag_id},.*?state=(\w+)", log)
+    return finished[-1] if finished else f"unfinished (exit {out.returncode})"
 
 
 def registry_state(settings: Settings) -> dict:
@@ -62,8 +60,8 @@ def registry_state(settings: Settings) -> dict:
     client = MlflowClient(settings.mlflow_tracking_uri)
     versions = client.search_model_versions(f"name = '{settings.registered_model}'")
     champion = client.get_model_version_by_alias(settings.registered_model, settings.champion_alias)
-    return {"champion": champion.version,
-            "versions": sorted((v.version, tuple(sorted(v.tags.items()))) for v in versions)}
+    return {"champion": str(champion.version),
+            "versions": sorted((str(v.version), tuple(sorted(v.tags.items()))) for v in versions)}
 
 
 def forecast_rows(settings: Settings) -> list[tuple]:

@@ -21,7 +21,17 @@ def test_sarima_reproduces_the_chapter(frame):
     assert forecasts.shape == (105, 14) and np.isfinite(forecasts).all()
 
 
-@pytest.mark.parametrize("name", ["linear", "multivariate_rnn"])
+KERAS_FAMILIES = [n for n in families.FAMILIES if n not in ("naive", "sarima")]
+
+
+def test_every_chapter_family_is_registered():
+    assert set(families.FAMILIES) == {
+        "naive", "sarima", "linear", "simple_rnn_1", "simple_rnn", "deep_rnn", "multivariate_rnn",
+        "multitask_rnn", "ahead_rnn", "seq2seq_rnn", "ln_rnn", "lstm", "gru", "conv_gru", "wavenet",
+        "wavenet_gated"}
+
+
+@pytest.mark.parametrize("name", KERAS_FAMILIES)
 def test_keras_families_train_two_epochs_and_forecast_every_origin(name, frame):
     s = Settings(epochs=2, train_months=6)
     family = families.create(name, s)

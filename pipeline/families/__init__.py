@@ -15,7 +15,19 @@ FAMILIES: dict[str, str] = {
     "naive": "pipeline.families.naive:SeasonalNaive",
     "sarima": "pipeline.families.sarima:Sarima",
     "linear": "pipeline.families.linear:Linear",
+    "simple_rnn_1": "pipeline.families.simple_rnn:SimpleRnn1",
+    "simple_rnn": "pipeline.families.simple_rnn:SimpleRnn",
+    "deep_rnn": "pipeline.families.simple_rnn:DeepRnn",
     "multivariate_rnn": "pipeline.families.multivariate_rnn:MultivariateRnn",
+    "multitask_rnn": "pipeline.families.multivariate_rnn:MultitaskRnn",
+    "ahead_rnn": "pipeline.families.ahead_rnn:AheadRnn",
+    "seq2seq_rnn": "pipeline.families.seq2seq:Seq2SeqRnn",
+    "ln_rnn": "pipeline.families.seq2seq:LayerNormRnn",
+    "lstm": "pipeline.families.seq2seq:Lstm",
+    "gru": "pipeline.families.seq2seq:Gru",
+    "conv_gru": "pipeline.families.seq2seq:ConvGru",
+    "wavenet": "pipeline.families.wavenet:WaveNet",
+    "wavenet_gated": "pipeline.families.wavenet:GatedWaveNet",
 }
 
 

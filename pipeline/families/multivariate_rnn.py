@@ -1,4 +1,9 @@
-"""SimpleRNN(32) over bus, rail and the next day's type, predicting tomorrow's bus and rail."""
+"""SimpleRNN(32) over bus, rail and the next day's type, predicting tomorrow's bus and rail.
+
+Both series are predicted so that the model can be rolled out 14 days (its own bus forecast
+feeds the next step). `multivariate_rnn` uses the chapter's multivariate learning rate,
+`multitask_rnn` the chapter's multitask one.
+"""
 
 import keras
 
@@ -16,3 +21,8 @@ class MultivariateRnn(KerasFamily):
             keras.layers.SimpleRNN(32),
             keras.layers.Dense(len(self.targets)),
         ])
+
+
+class MultitaskRnn(MultivariateRnn):
+    name = "multitask_rnn"
+    learning_rate = 0.02

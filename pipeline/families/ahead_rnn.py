@@ -1,0 +1,18 @@
+"""SimpleRNN(32) + Dense(14): the next 14 days of rail at once (direct multi-step)."""
+
+import keras
+
+from pipeline.families.keras_family import KerasFamily
+
+
+class AheadRnn(KerasFamily):
+    name = "ahead_rnn"
+    mode = "direct"
+    learning_rate = 0.02
+
+    def build(self):
+        return keras.Sequential([
+            keras.Input((None, len(self.inputs))),
+            keras.layers.SimpleRNN(32),
+            keras.layers.Dense(self.settings.horizon),
+        ])

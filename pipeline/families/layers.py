@@ -1,0 +1,31 @@
+"""Custom Keras layers, registered so that saved models load without custom_objects."""
+
+import keras
+
+
+@keras.saving.register_keras_serializable(package="ridership")
+class LNSimpleRNNCell(keras.layers.Layer):
+    """A SimpleRNN cell with layer normalization between the linear step and the activation."""
+
+    def __init__(self, units, activation="tanh", **kwargs):
+        super().__init__(**kwargs)
+        self.units = units
+        self.state_size = units
+        self.output_size = units
+        self.simple_rnn_cell = keras.layers.SimpleRNNCell(units, activation=None)
+        self.layer_norm = keras.layers.LayerNormalization()
+        self.activation = keras.activations.get(activation)
+
+    def build(self, input_shape):
+        self.simple_rnn_cell.build(input_shape)
+        self.layer_norm.build((input_shape[0], self.units))
+        super().build(input_shape)
+
+    def call(self, inputs, states, training=False):
+        outputs, _ = self.simple_rnn_cell(inputs, states, training=training)
+        normalized = self.activation(self.layer_norm(outputs))
+        return normalized, [normalized]
+
+    def get_config(self):
+        return {**super().get_config(), "units": self.units,
+                "activation": keras.activations.serialize(self.activation)}
