@@ -32,10 +32,12 @@ FAMILIES: dict[str, str] = {
 
 
 def family_class(name: str) -> type[Family]:
-    try:
-        module, cls = FAMILIES[name].split(":")
-    except KeyError:
-        raise KeyError(f"unknown model family {name!r}; known: {', '.join(FAMILIES)}") from None
+    """A registered family by name, or any Family subclass by import path "module:Class"."""
+    path = FAMILIES.get(name, name if ":" in name else None)
+    if path is None:
+        raise KeyError(f"unknown model family {name!r}; known: {', '.join(FAMILIES)} "
+                       "(or give an import path module:Class)")
+    module, cls = path.split(":")
     return getattr(importlib.import_module(module), cls)
 
 
@@ -47,6 +49,6 @@ def load(directory: Path) -> Family:
     """Re-create a family saved by Family.save, ready to forecast."""
     description = describe_saved(directory)
     saved = {**description["settings"], "as_of": parse_date(description["settings"]["as_of"])}
-    family = family_class(description["family"]).restore(Settings(**saved), description["params"])
+    family = family_class(description["class"]).restore(Settings(**saved), description["params"])
     family._load_state(Path(directory))
     return family

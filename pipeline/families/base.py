@@ -59,7 +59,8 @@ class Family(ABC):
     def save(self, directory: Path) -> None:
         directory.mkdir(parents=True, exist_ok=True)
         settings = {k: self.settings.as_dict()[k] for k in SAVED_SETTINGS}
-        payload = {"family": self.name, "settings": settings, "params": self.params()}
+        payload = {"family": self.name, "class": f"{type(self).__module__}:{type(self).__qualname__}",
+                   "settings": settings, "params": self.params()}
         (directory / DESCRIPTION_FILE).write_text(json.dumps(payload, indent=2))
         self._save_state(directory)
 

@@ -1,0 +1,116 @@
+"""Benchmark (not a test): every family at its full recipe, as of 2019-05-31, on one machine.
+
+    .venv/bin/python bench/leaderboard.py [--protocol chapter|honest] [--workers 2] [--families a,b]
+
+Trains each family in its own process (``--workers`` at a time, one TensorFlow thread each),
+scores it with the pipeline's one scoring function on the same target dates, and writes
+``bench/results/leaderboard-<protocol>.md`` with the date and the machine.
+"""
+
+from __future__ import annotations
+
+import argparse
+import os
+import platform
+import sys
+import time
+from concurrent.futures import ProcessPoolExecutor, as_completed
+from datetime import datetime, timezone
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parent.parent
+sys.path.insert(0, str(ROOT))
+
+# The chapter's validation MAE for each family (riders; DESIGN.md §2). None: not reported.
+CHAPTER = {
+    "naive": 42_143, "sarima": 32_041, "linear": 37_866, "simple_rnn_1": 102_787, "simple_rnn": 29_015,
+    "deep_rnn": 31_211, "multivariate_rnn": 22_062, "multitask_rnn": 25_330, "ahead_rnn": 35_017,
+    "seq2seq_rnn": 25_519, "ln_rnn": None, "lstm": None, "gru": None, "conv_gru": None, "wavenet": None,
+    "wavenet_gated": None,
+}
+# Slowest families start first, so that the pool's tail is short.
+LONGEST_FIRST = ("wavenet_gated", "deep_rnn", "conv_gru", "ln_rnn", "lstm", "gru")
+CHAPTER_NOTE = {"ahead_rnn": "mean of 14", "seq2seq_rnn": "h=1; h=14: 34,322"}
+
+
+def train_one(name: str, overrides: dict) -> dict:
+    os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "3")
+    from pipeline import data, families, runtime, windows
+    from pipeline.config import Settings
+    from pipeline.scoring import evaluate
+
+    settings = Settings(**overrides)
+    runtime.configure(settings)
+    frame = data.clean(data.parse_raw(data.read_source(settings.data_uri), settings.data_uri))
+    family = families.create(name, settings)
+    spec = family.window_spec()
+    arrays = windows.build_split_windows(frame, spec, settings) if spec else None
+    started = time.perf_counter()
+    fit = family.fit(arrays, frame)
+    fit_seconds = time.perf_counter() - started
+    scores, forecasts = evaluate(family, frame, settings)
+    return {"family": name, "mae_h1": scores.mae_h1, "mape_h1": scores.mape_h1, "mae_mean": scores.mae_mean,
+            "epochs": fit.epochs, "seconds": time.perf_counter() - started, "fit_seconds": fit_seconds,
+            "mae_by_horizon": scores.mae_by_horizon, "forecasts": forecasts.tolist()}
+
+
+def render(results: list[dict], protocol: str, wall: float, workers: int) -> str:
+    machine = f"{platform.machine()}, {os.cpu_count()} cores, {platform.python_version()}"
+    lines = [
+        f"# Leaderboard — protocol `{protocol}`",
+        "",
+        f"Run {datetime.now(timezone.utc):%Y-%m-%d %H:%M} UTC on {platform.node()} ({machine}); "
+        f"{workers} families trained at a time, one TensorFlow thread each; wall time {wall / 60:.1f} min.",
+        "As of 2019-05-31; every family scored on the same targets 2019-03-01..2019-05-31 at every horizon "
+        "(rolling origins). Keras families: SGD(momentum 0.9), Huber, batch 32, up to 500 epochs, early "
+        "stopping on validation MAE (patience 50, best weights restored), seed 42.",
+        "Protocol `chapter`: early stopping on the whole validation split 2019-01..05, as the book does "
+        "(optimistic: it sees the scored days). Protocol `honest`: early stopping on 2019-01-01..02-28 only.",
+        "",
+        "| family | MAE h=1 | MAPE h=1 | mean MAE h=1..14 | chapter's value | epochs run | seconds |",
+        "|---|---:|---:|---:|---:|---:|---:|",
+    ]
+    for r in sorted(results, key=lambda r: r["mae_mean"]):
+        chapter = CHAPTER.get(r["family"])
+        chapter_text = f"{chapter:,}" if chapter else "— (5 epochs in the book)" if r["family"] in CHAPTER else "—"
+        if r["family"] in CHAPTER_NOTE:
+            chapter_text += f" ({CHAPTER_NOTE[r['family']]})"
+        lines.append(f"| {r['family']} | {r['mae_h1']:,.0f} | {r['mape_h1']:.2f} % | {r['mae_mean']:,.0f} | "
+                     f"{chapter_text} | {r['epochs']} | {r['seconds']:.0f} |")
+    lines += ["", f"Total training time (sum over families): {sum(r['seconds'] for r in results) / 60:.1f} min."]
+    return "\n".join(lines) + "\n"
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser()
+    parser.add_argument("--protocol", default="chapter", choices=["chapter", "honest"])
+    parser.add_argument("--workers", type=int, default=os.cpu_count() or 1)
+    parser.add_argument("--families", default="")
+    parser.add_argument("--epochs", type=int, default=500)
+    args = parser.parse_args()
+    from pipeline import families
+
+    names = [n for n in args.families.split(",") if n] or list(families.FAMILIES)
+    overrides = {"protocol": args.protocol, "epochs": args.epochs, "tf_threads": 1}
+    started = time.perf_counter()
+    results = []
+    order = sorted(names, key=lambda n: LONGEST_FIRST.index(n) if n in LONGEST_FIRST else len(LONGEST_FIRST))
+    with ProcessPoolExecutor(max_workers=args.workers) as pool:
+        futures = {pool.submit(train_one, name, overrides): name for name in order}
+        for future in as_completed(futures):
+            result = future.result()
+            results.append(result)
+            print(f"{result['family']:16s} h1 {result['mae_h1']:9,.0f}  mean {result['mae_mean']:9,.0f}  "
+                  f"epochs {result['epochs']:3d}  {result['seconds']:6.0f} s", flush=True)
+    wall = time.perf_counter() - started
+    out = ROOT / "bench" / "results" / f"leaderboard-{args.protocol}.md"
+    out.parent.mkdir(parents=True, exist_ok=True)
+    out.write_text(render(results, args.protocol, wall, args.workers))
+    import json
+
+    (out.with_suffix(".json")).write_text(json.dumps(results))
+    print(out.read_text())
+
+
+if __name__ == "__main__":
+    main()
