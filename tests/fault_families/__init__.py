@@ -1,5 +1,7 @@
 """Families that fail on purpose, loaded by import path (``RIDERSHIP_FAMILIES=...:Exploding``)."""
 
+import keras
+
 from pipeline.families.linear import Linear
 from pipeline.families.naive import SeasonalNaive
 
@@ -12,7 +14,11 @@ class Exploding(SeasonalNaive):
 
 
 class Diverging(Linear):
-    """The linear model with a learning rate that makes SGD diverge to NaN."""
+    """The linear model with an output that turns NaN, as a diverging network's does."""
 
     name = "diverging"
-    learning_rate = 1e9
+
+    def build(self):
+        model = super().build()
+        model.add(keras.layers.Lambda(lambda x: x * float("nan")))
+        return model
