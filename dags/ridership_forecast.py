@@ -17,6 +17,14 @@ CHAMPION = Asset(name=CHAMPION_ASSET_NAME, uri=champion_asset_uri(SETTINGS))
 DAILY = schedule_or_none(SETTINGS.forecast_schedule)
 
 
+def _settings():
+    from airflow.sdk import get_current_context
+
+    from pipeline.orchestration import settings_for
+
+    return settings_for(get_current_context(), as_of_from_events=True)[0]
+
+
 @dag(
     dag_id="ridership_forecast",
     schedule=AssetOrTimeSchedule(timetable=CronTriggerTimetable(DAILY, timezone="UTC"), assets=[CHAMPION])
@@ -31,15 +39,24 @@ DAILY = schedule_or_none(SETTINGS.forecast_schedule)
 def ridership_forecast():
     @task
     def forecast() -> dict:
-        from airflow.sdk import get_current_context
-
         from pipeline import steps
-        from pipeline.orchestration import settings_for
 
-        settings, _ = settings_for(get_current_context(), as_of_from_events=True)
-        return steps.forecast_next(settings)
+        return steps.forecast_next(_settings())
 
-    forecast()
+    @task
+    def score_realized() -> dict:
+        from pipeline import steps
+
+        return steps.score_realized(_settings())
+
+    @task
+    def check_drift(report: dict) -> None:
+        from airflow.sdk.exceptions import AirflowFailException
+
+        if report["drifted"]:
+            raise AirflowFailException(report["message"])
+
+    check_drift(forecast() >> score_realized())
 
 
 ridership_forecast()

@@ -64,7 +64,8 @@ def ridership_training():
         from pipeline import steps
 
         settings, lineage = _context()
-        return steps.materialize_windows(settings, cleaned["clean_uri"], checked["data_hash"], lineage)
+        return steps.materialize_windows(settings, cleaned["clean_uri"], checked["data_hash"], lineage,
+                                         checked["data_docs_uri"])
 
     @task
     def families(run: dict) -> list[str]:

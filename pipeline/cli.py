@@ -30,7 +30,8 @@ def _prepare(settings: Settings, lineage: dict[str, Any]) -> dict[str, Any]:
 
     checked = steps.validate_source(settings)
     cleaned = steps.clean_snapshot(settings, checked["raw_uri"], checked["data_hash"])
-    return steps.materialize_windows(settings, cleaned["clean_uri"], checked["data_hash"], lineage)
+    return steps.materialize_windows(settings, cleaned["clean_uri"], checked["data_hash"], lineage,
+                                     checked["data_docs_uri"])
 
 
 def cmd_validate(settings: Settings, args) -> dict:

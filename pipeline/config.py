@@ -19,7 +19,7 @@ import os
 from dataclasses import dataclass, field, fields
 from datetime import date
 from pathlib import Path
-from typing import Any, get_origin
+from typing import Any, get_args, get_origin
 
 PROJECT_ROOT = Path(__file__).resolve().parent.parent
 DEFAULT_FAMILIES = ("naive", "sarima", "linear", "multivariate_rnn")
@@ -63,6 +63,11 @@ class Settings:
     champion_alias: str = "champion"
     # A candidate must beat the re-scored champion's mean MAE by this relative margin.
     promotion_margin: float = 0.0
+    # -- forecasts ------------------------------------------------------------------------
+    # Central coverage (%) of the split-conformal prediction intervals stored with forecasts.
+    interval_levels: tuple[int, ...] = (80, 95)
+    # Realized MAE above this multiple of the validation MAE flags the champion as drifted.
+    drift_factor: float = 1.5
     # -- storage (URIs; local paths by default) ------------------------------------------
     home: Path = PROJECT_ROOT / ".ridership"
     mlflow_tracking_uri: str = ""
@@ -70,6 +75,8 @@ class Settings:
     forecast_db_uri: str = ""
     experiment: str = "ridership"
     mlflow_retries: int = 3
+    # Where operators open the MLflow UI (links from Airflow tasks point there).
+    mlflow_ui_url: str = "http://127.0.0.1:5000"
     # -- orchestration (read by the DAG files; "none" turns a schedule off) ---------------
     training_schedule: str = "@daily"
     forecast_schedule: str = "0 6 * * *"
@@ -123,7 +130,7 @@ class Settings:
             k: v
             for k, v in self.as_dict().items()
             if k not in {"home", "mlflow_tracking_uri", "artifact_root", "forecast_db_uri",
-                         "experiment", "data_uri", "tf_threads", "mlflow_retries",
+                         "experiment", "data_uri", "tf_threads", "mlflow_retries", "mlflow_ui_url",
                          "training_schedule", "forecast_schedule"}
         }
         return hashlib.sha256(json.dumps(relevant, sort_keys=True).encode()).hexdigest()[:12]
@@ -160,7 +167,8 @@ def _parse(f: dataclasses.Field, raw: str) -> Any:
         if kind is Path:
             return Path(raw)
         if get_origin(kind) is tuple:
-            return tuple(item.strip() for item in raw.split(",") if item.strip())
+            item_type = get_args(kind)[0]
+            return tuple(item_type(item.strip()) for item in raw.split(",") if item.strip())
         if kind is bool:
             return raw.lower() in ("1", "true", "yes")
         return kind(raw)

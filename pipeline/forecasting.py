@@ -12,55 +12,69 @@ import sqlalchemy as sa
 from pipeline import storage, tracking
 from pipeline.config import Settings
 from pipeline.errors import NoChampionError
-from pipeline.registry import current_champion
+from pipeline.registry import champion_for
 
 log = logging.getLogger(__name__)
 
-metadata = sa.MetaData()
-forecasts_table = sa.Table(
-    "forecasts", metadata,
-    sa.Column("as_of", sa.Date, primary_key=True),
-    sa.Column("target_date", sa.Date, primary_key=True),
-    sa.Column("model_version", sa.Integer, primary_key=True),
-    sa.Column("horizon", sa.Integer, nullable=False),
-    sa.Column("forecast", sa.Float, nullable=False),
-    sa.Column("model_family", sa.String(64), nullable=False),
-    sa.Column("created_at", sa.DateTime(timezone=True), nullable=False),
-)
 KEY = ("as_of", "target_date", "model_version")
 
 
-def engine(settings: Settings) -> sa.Engine:
+def interval_columns(settings: Settings) -> list[str]:
+    return [f"{side}_{level}" for level in settings.interval_levels for side in ("lower", "upper")]
+
+
+def forecasts_table(settings: Settings) -> sa.Table:
+    return sa.Table(
+        "forecasts", sa.MetaData(),
+        sa.Column("as_of", sa.Date, primary_key=True),
+        sa.Column("target_date", sa.Date, primary_key=True),
+        sa.Column("model_version", sa.Integer, primary_key=True),
+        sa.Column("horizon", sa.Integer, nullable=False),
+        sa.Column("forecast", sa.Float, nullable=False),
+        *[sa.Column(name, sa.Float, nullable=True) for name in interval_columns(settings)],
+        sa.Column("model_family", sa.String(64), nullable=False),
+        sa.Column("created_at", sa.DateTime(timezone=True), nullable=False),
+    )
+
+
+def connect(settings: Settings) -> tuple[sa.Engine, sa.Table]:
+    """The engine and the table, created if missing and given any interval columns it lacks."""
     if settings.forecast_db_uri.startswith("sqlite:///"):
         storage.local_path(settings.forecast_db_uri[len("sqlite:///"):]).parent.mkdir(parents=True, exist_ok=True)
     db = sa.create_engine(settings.forecast_db_uri)
-    metadata.create_all(db)
-    return db
+    table = forecasts_table(settings)
+    table.metadata.create_all(db)
+    present = {c["name"] for c in sa.inspect(db).get_columns(table.name)}
+    with db.begin() as connection:
+        for name in interval_columns(settings):
+            if name not in present:  # a new coverage level on an existing table
+                connection.execute(sa.text(f'ALTER TABLE {table.name} ADD COLUMN "{name}" FLOAT'))
+    return db, table
 
 
 def upsert(settings: Settings, rows: list[dict]) -> int:
     """Insert or update rows by (as_of, target_date, model_version) in one transaction."""
-    db = engine(settings)
+    db, table = connect(settings)
     if db.dialect.name == "postgresql":
         from sqlalchemy.dialects.postgresql import insert
     else:
         from sqlalchemy.dialects.sqlite import insert
-    statement = insert(forecasts_table).values(rows)
+    statement = insert(table).values(rows)
+    updated = [c.name for c in table.c if c.name not in KEY and c.name != "created_at"]
     statement = statement.on_conflict_do_update(
-        index_elements=list(KEY),
-        set_={c: statement.excluded[c] for c in ("horizon", "forecast", "model_family")},
-    )
+        index_elements=list(KEY), set_={c: statement.excluded[c] for c in updated})
     with db.begin() as connection:
         connection.execute(statement)
     return len(rows)
 
 
 def stored(settings: Settings, as_of: date | None = None) -> pd.DataFrame:
-    query = sa.select(forecasts_table).order_by(*[forecasts_table.c[k] for k in KEY])
+    db, table = connect(settings)
+    query = sa.select(table).order_by(*[table.c[k] for k in KEY])
     if as_of is not None:
-        query = query.where(forecasts_table.c.as_of == as_of)
-    with engine(settings).connect() as connection:
-        return pd.DataFrame(connection.execute(query).mappings().all(), columns=[c.name for c in forecasts_table.c])
+        query = query.where(table.c.as_of == as_of)
+    with db.connect() as connection:
+        return pd.DataFrame(connection.execute(query).mappings().all(), columns=[c.name for c in table.c])
 
 
 def forecast(settings: Settings, frame: pd.DataFrame) -> dict:
@@ -69,10 +83,11 @@ def forecast(settings: Settings, frame: pd.DataFrame) -> dict:
 
     from pipeline.serving import model_input
 
-    champion = current_champion(settings)
+    champion = champion_for(settings, settings.as_of)
     if champion is None:
         raise NoChampionError(f"registered model {settings.registered_model!r} has no "
-                              f"@{settings.champion_alias} alias yet: run the training pipeline first")
+                              f"@{settings.champion_alias} alias as of {settings.as_of}: "
+                              "run the training pipeline first")
     history = frame.loc[: pd.Timestamp(settings.as_of)]
     origin = history.index[-1].date()
     if origin < settings.as_of:
@@ -83,10 +98,11 @@ def forecast(settings: Settings, frame: pd.DataFrame) -> dict:
     predictions = model.predict(model_input(history))
     family = champion.tags.get(tracking.FAMILY_TAG, "unknown")
     created = datetime.now(timezone.utc)
-    rows = [{"as_of": origin, "target_date": pd.Timestamp(r.target_date).date(), "horizon": int(r.horizon),
-             "forecast": float(r.forecast), "model_version": int(champion.version),
-             "model_family": family, "created_at": created}
-            for r in predictions.itertuples()]
+    bounds = [c for c in interval_columns(settings) if c in predictions.columns]
+    rows = [{"as_of": origin, "target_date": pd.Timestamp(r["target_date"]).date(), "horizon": int(r["horizon"]),
+             "forecast": float(r["forecast"]), **{c: float(r[c]) for c in bounds},
+             "model_version": int(champion.version), "model_family": family, "created_at": created}
+            for _, r in predictions.iterrows()]
     upsert(settings, rows)
     plot_uri = storage.join(settings.artifact_root, "forecasts", origin.isoformat(),
                             f"forecast-v{champion.version}.png")
@@ -107,8 +123,12 @@ def plot(history: pd.DataFrame, predictions: pd.DataFrame, settings: Settings, v
     recent = history[settings.target].iloc[-8 * 7:]
     fig, ax = plt.subplots(figsize=(10, 4))
     ax.plot(recent.index, recent.values, label=f"{settings.target} (actual)", color="tab:blue")
-    ax.plot(pd.to_datetime(predictions["target_date"]), predictions["forecast"], "o--",
-            label=f"forecast v{version} ({family})", color="tab:orange")
+    dates = pd.to_datetime(predictions["target_date"])
+    for level, alpha in zip(sorted(settings.interval_levels, reverse=True), (0.15, 0.3)):
+        if f"lower_{level}" in predictions:
+            ax.fill_between(dates, predictions[f"lower_{level}"], predictions[f"upper_{level}"],
+                            color="tab:orange", alpha=alpha, label=f"{level}% interval")
+    ax.plot(dates, predictions["forecast"], "o--", label=f"forecast v{version} ({family})", color="tab:orange")
     ax.set_title(f"CTA {settings.target} boardings: next {settings.horizon} days after {history.index[-1].date()}")
     ax.set_ylabel("boardings per day")
     ax.legend()

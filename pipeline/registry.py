@@ -38,6 +38,23 @@ def current_champion(settings: Settings):
         raise
 
 
+def champion_for(settings: Settings, as_of) -> object | None:
+    """The version that was champion on the night of `as_of`.
+
+    Normally the current @champion; when replaying an earlier date (a backfill or a rerun)
+    after the alias has moved on, the latest version promoted by a run as of that date or
+    before, so that replaying history reproduces it.
+    """
+    champion = current_champion(settings)
+    day = as_of.isoformat()
+    if champion is None or champion.tags.get("ridership.as_of", "") <= day:
+        return champion
+    promoted = [v for v in tracking.client(settings).search_model_versions(
+        f"name = '{settings.registered_model}' and tags.`{DECISION_TAG}` = 'promoted'")
+        if v.tags.get("ridership.as_of", "") <= day]
+    return max(promoted, key=lambda v: (v.tags["ridership.as_of"], int(v.version)), default=None)
+
+
 def load_family(settings: Settings, version: str):
     """The family behind a registered version, through its pyfunc wrapper."""
     tracking.client(settings)

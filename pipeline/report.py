@@ -74,3 +74,67 @@ def max_overlap(board: pd.DataFrame) -> int:
         running += delta
         peak = max(peak, running)
     return peak
+
+
+def _figure_png(fig) -> bytes:
+    import io
+
+    import matplotlib.pyplot as plt
+
+    buffer = io.BytesIO()
+    fig.savefig(buffer, format="png", dpi=100, bbox_inches="tight")
+    plt.close(fig)
+    return buffer.getvalue()
+
+
+def log_run_reports(settings: Settings, parent_run_id: str, frame: pd.DataFrame) -> list[str]:
+    """Leaderboard (CSV, Markdown), per-horizon MAE curves and the best three's validation
+    forecasts against actuals, logged as artifacts of the pipeline's parent run."""
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    runs = tracking.finished_family_runs(settings, parent_run_id)
+    board = tracking.leaderboard(settings, parent_run_id)
+    if board.empty:
+        return []
+    table = board.drop(columns=["start", "end"])
+    files = {"leaderboard.csv": table.to_csv(index=False).encode(),
+             "leaderboard.md": _markdown(table).encode()}
+
+    fig, ax = plt.subplots(figsize=(9, 5))
+    for run in sorted(runs, key=lambda r: r.data.metrics.get("mae_mean", float("inf"))):
+        curve = [run.data.metrics.get(f"mae_h{h:02d}") for h in range(1, settings.horizon + 1)]
+        ax.plot(range(1, settings.horizon + 1), curve, marker="o", label=run.data.tags[tracking.FAMILY_TAG])
+    ax.set(xlabel="horizon (days ahead)", ylabel="MAE (riders)",
+           title=f"MAE by horizon, targets {settings.score_start}..{settings.as_of}")
+    ax.grid(alpha=0.3)
+    ax.legend(fontsize=8)
+    files["mae_by_horizon.png"] = _figure_png(fig)
+
+    actual = frame.loc[pd.Timestamp(settings.score_start): pd.Timestamp(settings.as_of), settings.target]
+    fig, ax = plt.subplots(figsize=(11, 4))
+    ax.plot(actual.index, actual.values, color="black", label="actual")
+    mlflow_client = tracking.client(settings)
+    for row in board.head(3).itertuples():
+        path = mlflow_client.download_artifacts(row.run_id, tracking.VALIDATION_FORECASTS)
+        forecasts = pd.read_csv(path, index_col="origin", parse_dates=True)
+        day_ahead = pd.Series(forecasts["h01"].to_numpy(), index=forecasts.index + pd.Timedelta(days=1))
+        day_ahead = day_ahead.loc[actual.index[0]: actual.index[-1]]
+        ax.plot(day_ahead.index, day_ahead.values, "--", label=f"{row.family} (day ahead)")
+    ax.set(title="Validation: day-ahead forecasts of the best three vs actuals", ylabel=settings.target)
+    ax.legend(fontsize=8)
+    ax.grid(alpha=0.3)
+    files["validation_best3.png"] = _figure_png(fig)
+
+    for name, data in files.items():
+        tracking.log_artifact_bytes(settings, parent_run_id, name, data)
+    return sorted(files)
+
+
+def _markdown(table: pd.DataFrame) -> str:
+    header = "| " + " | ".join(table.columns) + " |\n|" + "---|" * len(table.columns) + "\n"
+    rows = ["| " + " | ".join(f"{v:,.2f}" if isinstance(v, float) else str(v) for v in row) + " |"
+            for row in table.itertuples(index=False)]
+    return header + "\n".join(rows) + "\n"

@@ -37,22 +37,45 @@ def scoring_origins(settings: Settings) -> pd.DatetimeIndex:
     return pd.date_range(first, pd.Timestamp(settings.as_of) - pd.Timedelta(days=1), freq="D")
 
 
-def score(forecasts: np.ndarray, origins: pd.DatetimeIndex, actual: pd.Series, settings: Settings) -> Scores:
+def errors_by_horizon(forecasts: np.ndarray, origins: pd.DatetimeIndex, actual: pd.Series,
+                      settings: Settings) -> list[tuple[np.ndarray, np.ndarray]]:
+    """For h = 1..H: (|forecast - actual|, actual) over the targets inside the scoring window."""
     if forecasts.shape != (len(origins), settings.horizon):
         raise ValueError(f"forecasts of shape {forecasts.shape}, expected {(len(origins), settings.horizon)}")
     first, last = pd.Timestamp(settings.score_start), pd.Timestamp(settings.as_of)
-    maes, mape_h1, count = [], float("nan"), 0
+    out = []
     for h in range(1, settings.horizon + 1):
         targets = origins + pd.Timedelta(days=h)
         inside = (targets >= first) & (targets <= last)
         truth = actual.reindex(targets[inside]).to_numpy(float)
-        errors = np.abs(forecasts[inside, h - 1] - truth)
-        maes.append(float(np.mean(errors)))
-        if h == 1:
-            mape_h1 = float(np.mean(errors / truth) * 100)
-            count = int(inside.sum())
-    return Scores(mae_h1=maes[0], mape_h1=mape_h1, mae_mean=float(np.mean(maes)),
-                  mae_by_horizon=maes, targets=count)
+        out.append((np.abs(forecasts[inside, h - 1] - truth), truth))
+    return out
+
+
+def score(forecasts: np.ndarray, origins: pd.DatetimeIndex, actual: pd.Series, settings: Settings) -> Scores:
+    by_horizon = errors_by_horizon(forecasts, origins, actual, settings)
+    maes = [float(np.mean(errors)) for errors, _ in by_horizon]
+    errors_h1, truth_h1 = by_horizon[0]
+    return Scores(mae_h1=maes[0], mape_h1=float(np.mean(errors_h1 / truth_h1) * 100), mae_mean=float(np.mean(maes)),
+                  mae_by_horizon=maes, targets=len(truth_h1))
+
+
+def conformal_halfwidths(forecasts: np.ndarray, origins: pd.DatetimeIndex, actual: pd.Series,
+                         settings: Settings) -> dict[str, list[float]]:
+    """Split-conformal interval half-widths per horizon, from the scoring window's residuals.
+
+    For coverage level L and n residuals, the half-width is the ⌈(n+1)·L⌉-th smallest
+    absolute residual (finite-sample valid when the future resembles the calibration days).
+    """
+    by_horizon = errors_by_horizon(forecasts, origins, actual, settings)
+    widths = {}
+    for level in settings.interval_levels:
+        widths[str(level)] = []
+        for errors, _ in by_horizon:
+            ranked = np.sort(errors)
+            k = min(int(np.ceil((len(ranked) + 1) * level / 100)), len(ranked))
+            widths[str(level)].append(float(ranked[k - 1]))
+    return widths
 
 
 def evaluate(family, frame: pd.DataFrame, settings: Settings) -> tuple[Scores, np.ndarray]:
@@ -61,3 +84,9 @@ def evaluate(family, frame: pd.DataFrame, settings: Settings) -> tuple[Scores, n
     origins = scoring_origins(settings)
     forecasts = np.asarray(family.forecast(history, origins), dtype=float)
     return score(forecasts, origins, history[settings.target], settings), forecasts
+
+
+def calibrate(family, forecasts: np.ndarray, frame: pd.DataFrame, settings: Settings) -> None:
+    """Attach conformal interval half-widths, computed from `evaluate`'s forecasts, to the family."""
+    actual = frame.loc[: pd.Timestamp(settings.as_of), settings.target]
+    family.intervals = conformal_halfwidths(forecasts, scoring_origins(settings), actual, settings)

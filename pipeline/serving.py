@@ -38,11 +38,16 @@ class RidershipForecaster(mlflow.pyfunc.PythonModel):
         origin = frame.index[-1]
         values = self.family.forecast(frame, pd.DatetimeIndex([origin]))[0]
         horizon = np.arange(1, len(values) + 1)
-        return pd.DataFrame({
+        out = pd.DataFrame({
             "target_date": origin + pd.to_timedelta(horizon, unit="D"),
             "horizon": horizon.astype("int64"),
             "forecast": values.astype("float64"),
         })
+        for level, widths in self.family.intervals.items():
+            half = np.asarray(widths[: len(values)], dtype="float64")
+            out[f"lower_{level}"] = values - half
+            out[f"upper_{level}"] = values + half
+        return out
 
 
 def history_frame(model_input: pd.DataFrame) -> pd.DataFrame:

@@ -76,8 +76,9 @@ def latest_clean(settings: Settings) -> dict[str, Any]:
 
 
 def materialize_windows(settings: Settings, clean_uri: str, data_hash: str,
-                        lineage: dict[str, Any] | None = None) -> dict[str, Any]:
-    """Write every configured family's windows once and open the parent MLflow run."""
+                        lineage: dict[str, Any] | None = None, data_docs_uri: str | None = None) -> dict[str, Any]:
+    """Write every configured family's windows once and open the parent MLflow run
+    (with the validation's data docs as its artifact)."""
     from pipeline import families, tracking, windows
 
     frame = load_clean(clean_uri)
@@ -87,6 +88,8 @@ def materialize_windows(settings: Settings, clean_uri: str, data_hash: str,
     tags = {**tracking.lineage_tags(settings, lineage or {}), "ridership.data_hash": data_hash,
             "ridership.windows_manifest": manifest["uri"]}
     parent = tracking.parent_run(settings, key, tags)
+    if data_docs_uri and storage.is_local(data_docs_uri):
+        tracking.log_artifact_dir(settings, parent, storage.local_path(data_docs_uri).parent, "data_docs")
     return {"manifest_uri": manifest["uri"], "parent_run_id": parent, "run_key": key,
             "families": list(settings.families)}
 
@@ -100,7 +103,7 @@ def train_family(settings: Settings, family_name: str, manifest_uri: str, parent
     import mlflow
 
     from pipeline import families, tracking, windows
-    from pipeline.scoring import evaluate
+    from pipeline.scoring import calibrate, evaluate
     from pipeline.serving import log_family_model
 
     manifest = storage.read_json(manifest_uri)
@@ -119,9 +122,11 @@ def train_family(settings: Settings, family_name: str, manifest_uri: str, parent
             fit = family.fit(arrays, frame)
             train_seconds = time.perf_counter() - started
             tracking.log_history(settings, run_id, fit.history)
-            scores, _ = evaluate(family, frame, settings)
+            scores, forecasts = evaluate(family, frame, settings)
             if not all(math.isfinite(v) for v in scores.metrics().values()):
                 raise TrainingError(f"{family_name}: forecasts contain NaN or inf")
+            calibrate(family, forecasts, frame, settings)
+            tracking.log_validation_forecasts(settings, run_id, forecasts)
             metrics = {**scores.metrics(), "epochs": fit.epochs, "train_seconds": train_seconds}
             tracking.log_metrics(settings, run_id, metrics)
             log_family_model(family, frame.loc[: pd.Timestamp(settings.as_of)])
@@ -129,7 +134,8 @@ def train_family(settings: Settings, family_name: str, manifest_uri: str, parent
         # the context manager has ended the run as FAILED; say why where the UI shows it
         tracking.client(settings).set_tag(run_id, "ridership.error", f"{type(exc).__name__}: {exc}"[:5000])
         raise
-    result = {"family": family_name, "run_id": run_id, "epochs": fit.epochs,
+    result = {"family": family_name, "run_id": run_id, "experiment_id": tracking.experiment_id(settings),
+              "epochs": fit.epochs,
               "seconds": round(time.perf_counter() - started, 2),
               "mae_h1": scores.mae_h1, "mape_h1": scores.mape_h1, "mae_mean": scores.mae_mean}
     log.info("trained %s", result)
@@ -138,13 +144,15 @@ def train_family(settings: Settings, family_name: str, manifest_uri: str, parent
 
 def promote_best(settings: Settings, manifest_uri: str, parent_run_id: str, run_key_value: str,
                  lineage: dict[str, Any] | None = None) -> dict[str, Any]:
-    from pipeline import registry, tracking
+    from pipeline import registry, report, tracking
 
     manifest = storage.read_json(manifest_uri)
     frame = load_clean(manifest["clean_uri"])
     tags = {**tracking.lineage_tags(settings, lineage or {}), "ridership.data_hash": manifest["data_hash"],
             "ridership.windows_manifest": manifest_uri, "ridership.parent_run_id": parent_run_id}
-    return registry.promote(settings, parent_run_id, run_key_value, frame, tags)
+    decision = registry.promote(settings, parent_run_id, run_key_value, frame, tags)
+    decision["reports"] = report.log_run_reports(settings, parent_run_id, frame)
+    return decision
 
 
 def forecast_next(settings: Settings) -> dict[str, Any]:
@@ -152,3 +160,10 @@ def forecast_next(settings: Settings) -> dict[str, Any]:
 
     pointer = latest_clean(settings)
     return forecasting.forecast(settings, load_clean(pointer["clean_uri"]))
+
+
+def score_realized(settings: Settings) -> dict[str, Any]:
+    from pipeline import monitoring
+
+    pointer = latest_clean(settings)
+    return monitoring.realized_accuracy(settings, load_clean(pointer["clean_uri"]))

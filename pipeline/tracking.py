@@ -186,6 +186,18 @@ def finished_family_runs(settings: Settings, parent_run_id: str) -> list:
     return [r for name, r in latest.items() if name]
 
 
+VALIDATION_FORECASTS = "validation_forecasts.csv"
+
+
+def log_validation_forecasts(settings: Settings, run_id: str, forecasts) -> None:
+    """The scoring-window forecasts (origin × horizon), for reports and later calibration."""
+    from pipeline.scoring import scoring_origins
+
+    table = pd.DataFrame(forecasts, index=pd.Index(scoring_origins(settings).date, name="origin"),
+                         columns=[f"h{h:02d}" for h in range(1, forecasts.shape[1] + 1)])
+    log_artifact_bytes(settings, run_id, VALIDATION_FORECASTS, table.to_csv().encode())
+
+
 def log_artifact_bytes(settings: Settings, run_id: str, name: str, data: bytes) -> None:
     with tempfile.TemporaryDirectory() as tmp:
         path = Path(tmp) / name

@@ -13,7 +13,7 @@ import numpy as np
 import pandas as pd
 
 from pipeline import storage
-from pipeline.calendar import day_type
+from pipeline.calendar import day_type, day_types
 from pipeline.config import Settings
 
 DAY_TYPES = ("W", "A", "U")
@@ -38,7 +38,10 @@ class WindowSpec:
     @property
     def name(self) -> str:
         kind = "s2s" if self.seq2seq else "vec"
-        return f"{'+'.join(self.inputs)}__{'+'.join(self.targets)}__L{self.seq_length}_H{self.ahead}_{kind}"
+        inputs = "+".join(c for c in self.inputs if not c.startswith("day"))
+        if any(c.startswith("day") for c in self.inputs):
+            inputs += "+calendar"  # the next-days columns follow from the horizon, in the name too
+        return f"{inputs}__{'+'.join(self.targets)}__L{self.seq_length}_H{self.ahead}_{kind}"
 
     @property
     def rows_needed(self) -> int:
@@ -52,14 +55,27 @@ def one_hot_day_types(types: list[str]) -> np.ndarray:
     return out
 
 
-def feature_frame(frame: pd.DataFrame, scale: float) -> pd.DataFrame:
-    """Scaled bus and rail, and the one-hot type of the *next* day (known from the calendar)."""
+def calendar_columns(horizon: int) -> tuple[str, ...]:
+    """One-hot day types of each of the next `horizon` days: what a direct forecaster knows
+    about the days it forecasts (weekends and holidays are in the calendar)."""
+    return tuple(f"day{k:02d}_{t}" for k in range(1, horizon + 1) for t in DAY_TYPES)
+
+
+def feature_frame(frame: pd.DataFrame, scale: float, horizon: int = 0) -> pd.DataFrame:
+    """Scaled bus and rail, the one-hot type of the *next* day (known from the calendar) and,
+    with `horizon`, the types of each of the next `horizon` days."""
     next_types = frame["day_type"].shift(-1).astype(object)
     last = frame.index[-1].date()
     next_types.iloc[-1] = day_type(last + timedelta(days=1))
     features = pd.DataFrame(one_hot_day_types(list(next_types)), index=frame.index, columns=FEATURES[2:])
     features.insert(0, "rail", (frame["rail"] / scale).astype(np.float32))
     features.insert(0, "bus", (frame["bus"] / scale).astype(np.float32))
+    if horizon:
+        days = pd.date_range(frame.index[0], frame.index[-1] + pd.Timedelta(days=horizon), freq="D")
+        types = one_hot_day_types(day_types(days.date))
+        block = np.concatenate([types[k:k + len(frame)] for k in range(1, horizon + 1)], axis=1)
+        features = pd.concat([features, pd.DataFrame(block, index=frame.index, columns=calendar_columns(horizon))],
+                             axis=1)
     return features
 
 
@@ -107,10 +123,11 @@ def fit_and_stop_ranges(settings: Settings) -> dict[str, tuple[date, date]]:
 
 
 def build_split_windows(frame: pd.DataFrame, spec: WindowSpec, settings: Settings) -> dict[str, np.ndarray]:
-    features = feature_frame(frame.loc[: pd.Timestamp(settings.as_of)], settings.scale)
+    features = feature_frame(frame.loc[: pd.Timestamp(settings.as_of)], settings.scale, settings.horizon)
     values = features.to_numpy(np.float32)
-    inputs = [FEATURES.index(c) for c in spec.inputs]
-    targets = [FEATURES.index(c) for c in spec.targets]
+    columns = list(features.columns)
+    inputs = [columns.index(c) for c in spec.inputs]
+    targets = [columns.index(c) for c in spec.targets]
     arrays = {}
     for split, (first, last) in fit_and_stop_ranges(settings).items():
         starts = window_starts(features.index, spec, first, last, settings.protocol == "chapter")

@@ -27,6 +27,7 @@ def test_training_dag_wires_the_pipeline(dagbag):
     dag = dagbag.dags["ridership_training"]
     assert set(dag.task_ids) == {"validate", "clean", "materialize", "families", "train", "promote",
                                  "publish_champion"}
+    assert set(dagbag.dags["ridership_forecast"].task_ids) == {"forecast", "score_realized", "check_drift"}
     assert dag.get_task("clean").upstream_task_ids == {"validate"}
     assert dag.get_task("train").upstream_task_ids == {"materialize", "families"}
     assert dag.get_task("promote").upstream_task_ids == {"materialize", "train"}

@@ -7,6 +7,7 @@ champion, the registry and the stored forecasts exactly as they were.
 
 from __future__ import annotations
 
+import hashlib
 import json
 import os
 import re
@@ -37,6 +38,7 @@ def env(tmp_path_factory) -> dict[str, str]:
         "RIDERSHIP_TRAIN_MONTHS": "6",  # tiny training sets: this checks wiring, not accuracy
         "RIDERSHIP_TRAINING_SCHEDULE": "none",
         "RIDERSHIP_FORECAST_SCHEDULE": "none",
+        "RIDERSHIP_DRIFT_FACTOR": "5",  # 2-epoch models drift by design; tested on its own below
     })
     subprocess.run([AIRFLOW, "db", "migrate"], env=environ, check=True, capture_output=True, timeout=600)
     return environ
@@ -77,8 +79,13 @@ def trained(env) -> Settings:
     return Settings(home=Path(env["RIDERSHIP_HOME"]))
 
 
+def db_digests(settings: Settings) -> dict[str, str]:
+    return {uri: hashlib.sha256(Path(uri[len("sqlite:///"):]).read_bytes()).hexdigest()
+            for uri in (settings.mlflow_tracking_uri, settings.forecast_db_uri)}
+
+
 def _tail(env, dag_id) -> str:
-    return Path(env["RIDERSHIP_HOME"], f"{dag_id}.log").read_text()[-4000:]
+    return Path(env["RIDERSHIP_HOME"], f"{dag_id}.log").read_text()[-12000:]
 
 
 def test_training_promotes_a_champion_and_forecast_stores_14_rows(trained):
@@ -101,6 +108,39 @@ def test_every_family_ran_as_a_mapped_task_and_was_logged(trained, env):
         assert f"map_index={index}" in log
 
 
+def test_runs_and_versions_carry_their_lineage(trained):
+    from mlflow.tracking import MlflowClient
+
+    from pipeline import report, tracking
+
+    client = MlflowClient(trained.mlflow_tracking_uri)
+    parent = report.latest_parent_run(trained)
+    lineage = ("ridership.data_hash", "ridership.windows_manifest", "ridership.code_version",
+               "ridership.dag_id", "ridership.airflow_run_id", "ridership.as_of", "ridership.config_digest")
+    for key in lineage:
+        assert parent.data.tags.get(key), key
+    children = tracking.finished_family_runs(trained, parent.info.run_id)
+    assert len(children) == len(trained.families)
+    for child in children:
+        assert all(child.data.tags.get(k) for k in lineage)
+        assert {"mae_h1", "mae_mean", "mae_h14", "epochs"} <= set(child.data.metrics)
+    version = client.get_model_version(trained.registered_model, "1")
+    assert all(version.tags.get(k) for k in lineage)
+    assert version.tags["ridership.decision"] == "promoted"
+    assert version.tags["ridership.decision_reason"] == "no champion yet"
+    artifacts = {a.path for a in client.list_artifacts(parent.info.run_id)}
+    assert {"leaderboard.csv", "leaderboard.md", "mae_by_horizon.png", "validation_best3.png", "data_docs"} <= artifacts
+
+
+def test_forecasts_carry_prediction_intervals(trained):
+    from pipeline import forecasting
+
+    rows = forecasting.stored(trained)
+    assert ((rows["lower_95"] <= rows["lower_80"]) & (rows["lower_80"] <= rows["forecast"])
+            & (rows["forecast"] <= rows["upper_80"]) & (rows["upper_80"] <= rows["upper_95"])).all()
+    assert (rows["upper_80"] > rows["lower_80"]).all()
+
+
 def test_rerunning_the_same_date_changes_nothing(trained, env):
     before_registry, before_rows = registry_state(trained), forecast_rows(trained)
     assert run_dag(env, "ridership_training") == "success", _tail(env, "ridership_training")
@@ -109,8 +149,42 @@ def test_rerunning_the_same_date_changes_nothing(trained, env):
     assert forecast_rows(trained) == before_rows
 
 
+def test_backfill_over_three_dates_replays_history(trained, env):
+    from mlflow.tracking import MlflowClient
+
+    client = MlflowClient(trained.mlflow_tracking_uri)
+    for as_of in ("2019-06-30", "2019-07-31", "2019-08-31"):
+        assert run_dag(env, "ridership_training", as_of=as_of) == "success", _tail(env, "ridership_training")
+        assert run_dag(env, "ridership_forecast", as_of=as_of) == "success", _tail(env, "ridership_forecast")
+    versions = sorted(client.search_model_versions(f"name = '{trained.registered_model}'"), key=lambda v: int(v.version))
+    assert [v.tags["ridership.as_of"] for v in versions] == ["2019-05-31", "2019-06-30", "2019-07-31", "2019-08-31"]
+    champion = "1"
+    for v in versions[1:]:  # each candidate was gated against the champion of its night
+        assert v.tags["ridership.champion_version"] == champion
+        beat = float(v.tags["ridership.candidate_mae_mean"]) < float(v.tags["ridership.champion_mae_mean"])
+        assert v.tags["ridership.decision"] == ("promoted" if beat else "kept_champion")
+        champion = str(v.version) if beat else champion
+    assert registry_state(trained)["champion"] == champion
+    as_ofs = {r[0] for r in forecast_rows(trained)}
+    assert {"2019-06-30", "2019-07-31", "2019-08-31"} <= as_ofs
+
+    before_registry, before_rows = registry_state(trained), forecast_rows(trained)
+    assert run_dag(env, "ridership_training", as_of="2019-07-31") == "success"
+    assert run_dag(env, "ridership_forecast", as_of="2019-07-31") == "success"
+    assert registry_state(trained) == before_registry and forecast_rows(trained) == before_rows
+
+
+def test_drift_fails_the_check_but_keeps_the_forecasts(trained, env):
+    strict = {**env, "RIDERSHIP_DRIFT_FACTOR": "0.5"}  # any realized error above half the validation MAE
+    assert run_dag(strict, "ridership_forecast", as_of="2019-08-31") == "failed"
+    log = _tail(strict, "ridership_forecast")
+    assert "drifted: realized MAE" in log and "task_id=check_drift" in log
+    assert "2019-08-31" in {r[0] for r in forecast_rows(trained)}
+
+
 def test_bad_data_fails_validation_and_keeps_champion_and_forecasts(trained, env, tmp_path, raw_bytes):
     before_registry, before_rows = registry_state(trained), forecast_rows(trained)
+    before_bytes = db_digests(trained)
     bad = tmp_path / "missing_column.csv"
     bad.write_text("\n".join(",".join(line.split(",")[:3] + line.split(",")[4:])
                              for line in raw_bytes.decode().splitlines()))
@@ -119,6 +193,7 @@ def test_bad_data_fails_validation_and_keeps_champion_and_forecasts(trained, env
     log = _tail(bad_env, "ridership_training")
     assert "missing column(s): rail_boardings" in log
     assert "task_id=train" not in log.split("missing column")[-1]  # nothing trained after the failure
+    assert db_digests(trained) == before_bytes  # MLflow store and forecasts: byte for byte
     assert registry_state(trained) == before_registry
     assert forecast_rows(trained) == before_rows
     # the forecast DAG keeps working with the existing champion and the last good data

@@ -28,7 +28,7 @@ def test_every_chapter_family_is_registered():
     assert set(families.FAMILIES) == {
         "naive", "sarima", "linear", "simple_rnn_1", "simple_rnn", "deep_rnn", "multivariate_rnn",
         "multitask_rnn", "ahead_rnn", "seq2seq_rnn", "ln_rnn", "lstm", "gru", "conv_gru", "wavenet",
-        "wavenet_gated"}
+        "wavenet_gated", "ahead_rnn_calendar", "gru_calendar"}
 
 
 @pytest.mark.parametrize("name", KERAS_FAMILIES)

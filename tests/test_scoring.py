@@ -36,3 +36,19 @@ def test_wrong_shape_is_refused():
     s = Settings()
     with pytest.raises(ValueError, match="expected"):
         score(np.zeros((3, 14)), scoring_origins(s), pd.Series(dtype=float), s)
+
+
+def test_conformal_half_widths_are_the_finite_sample_quantile_of_residuals():
+    from pipeline.scoring import conformal_halfwidths
+
+    s = Settings(interval_levels=(80,))
+    origins = scoring_origins(s)
+    actual = pd.Series(0.0, index=pd.date_range("2019-01-01", "2019-05-31"))
+    # residual at target day d (1..92 in the window) is d, at every horizon
+    forecasts = np.zeros((len(origins), 14))
+    for i, origin in enumerate(origins):
+        for h in range(1, 15):
+            forecasts[i, h - 1] = (origin + pd.Timedelta(days=h) - pd.Timestamp("2019-02-28")).days
+    widths = conformal_halfwidths(forecasts, origins, actual, s)["80"]
+    # n = 92 residuals 1..92: the ceil(93 * 0.8) = 75th smallest is 75
+    assert widths == [75.0] * 14

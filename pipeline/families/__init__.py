@@ -28,6 +28,9 @@ FAMILIES: dict[str, str] = {
     "conv_gru": "pipeline.families.seq2seq:ConvGru",
     "wavenet": "pipeline.families.wavenet:WaveNet",
     "wavenet_gated": "pipeline.families.wavenet:GatedWaveNet",
+    # beyond the chapter
+    "ahead_rnn_calendar": "pipeline.families.ahead_rnn:AheadRnnCalendar",
+    "gru_calendar": "pipeline.families.seq2seq:GruCalendar",
 }
 
 
@@ -51,4 +54,5 @@ def load(directory: Path) -> Family:
     saved = {**description["settings"], "as_of": parse_date(description["settings"]["as_of"])}
     family = family_class(description["class"]).restore(Settings(**saved), description["params"])
     family._load_state(Path(directory))
+    family.intervals = description.get("intervals", {})
     return family

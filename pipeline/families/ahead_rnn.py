@@ -12,7 +12,14 @@ class AheadRnn(KerasFamily):
 
     def build(self):
         return keras.Sequential([
-            keras.Input((None, len(self.inputs))),
+            keras.Input((None, len(self.input_columns))),
             keras.layers.SimpleRNN(32),
             keras.layers.Dense(self.settings.horizon),
         ])
+
+
+class AheadRnnCalendar(AheadRnn):
+    """Beyond the chapter: the direct model also reads the day types of the 14 days it forecasts."""
+
+    name = "ahead_rnn_calendar"
+    calendar_inputs = True

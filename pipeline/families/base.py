@@ -35,6 +35,8 @@ class Family(ABC):
 
     def __init__(self, settings: Settings):
         self.settings = settings
+        # Conformal half-widths per coverage level and horizon, set by scoring.calibrate.
+        self.intervals: dict[str, list[float]] = {}
 
     def window_spec(self) -> WindowSpec | None:
         """The windows this family trains on; None for families fitted on the series itself."""
@@ -60,7 +62,7 @@ class Family(ABC):
         directory.mkdir(parents=True, exist_ok=True)
         settings = {k: self.settings.as_dict()[k] for k in SAVED_SETTINGS}
         payload = {"family": self.name, "class": f"{type(self).__module__}:{type(self).__qualname__}",
-                   "settings": settings, "params": self.params()}
+                   "settings": settings, "params": self.params(), "intervals": self.intervals}
         (directory / DESCRIPTION_FILE).write_text(json.dumps(payload, indent=2))
         self._save_state(directory)
 

@@ -21,7 +21,8 @@ import pandas as pd
 from pipeline.calendar import day_types
 from pipeline.errors import TrainingError
 from pipeline.families.base import Family, FitResult
-from pipeline.windows import FEATURES, SERIES, WindowSpec, feature_frame, one_hot_day_types, origin_inputs
+from pipeline.windows import (FEATURES, SERIES, WindowSpec, calendar_columns, feature_frame, one_hot_day_types,
+                              origin_inputs)
 
 MODEL_FILE = "model.keras"
 MOMENTUM = 0.9
@@ -33,11 +34,13 @@ class KerasFamily(Family):
     mode: ClassVar[str] = "rollout"
     learning_rate: ClassVar[float]
     seq_length_factor: ClassVar[int] = 1  # conv families read longer windows
+    calendar_inputs: ClassVar[bool] = False  # also read the day types of the next H days
 
     def __init__(self, settings):
         super().__init__(settings)
         self.model = None
-        if self.mode == "rollout" and not set(self.inputs) <= set(self.targets) | set(FEATURES[2:]):
+        if self.mode == "rollout" and (self.calendar_inputs
+                                       or not set(self.inputs) <= set(self.targets) | set(FEATURES[2:])):
             raise TypeError(f"{self.name}: a rollout family must predict every series it reads")
 
     # -- what subclasses define -------------------------------------------------------------
@@ -53,9 +56,13 @@ class KerasFamily(Family):
     def seq_length(self) -> int:
         return self.settings.seq_length * self.seq_length_factor
 
+    @property
+    def input_columns(self) -> tuple[str, ...]:
+        return self.inputs + (calendar_columns(self.settings.horizon) if self.calendar_inputs else ())
+
     def window_spec(self) -> WindowSpec:
         ahead = 1 if self.mode == "rollout" else self.settings.horizon
-        return WindowSpec(self.inputs, self.targets, self.seq_length, ahead, self.mode == "seq2seq")
+        return WindowSpec(self.input_columns, self.targets, self.seq_length, ahead, self.mode == "seq2seq")
 
     def fit(self, windows, frame) -> FitResult:
         import keras
@@ -85,7 +92,8 @@ class KerasFamily(Family):
     def forecast(self, frame: pd.DataFrame, origins: pd.DatetimeIndex) -> np.ndarray:
         if self.model is None:
             raise RuntimeError(f"{self.name} has not been fitted or loaded")
-        features = feature_frame(frame.loc[: origins.max()], self.settings.scale)
+        features = feature_frame(frame.loc[: origins.max()], self.settings.scale,
+                                 self.settings.horizon if self.calendar_inputs else 0)
         X = origin_inputs(features, origins, self.window_spec())
         if self.mode == "rollout":
             scaled = self._rollout(X, origins)
@@ -120,7 +128,8 @@ class KerasFamily(Family):
         return out
 
     def params(self) -> dict:
-        return {"inputs": list(self.inputs), "targets": list(self.targets), "mode": self.mode,
+        return {"inputs": list(self.inputs), "calendar_inputs": self.calendar_inputs,
+                "targets": list(self.targets), "mode": self.mode,
                 "learning_rate": self.learning_rate, "seq_length": self.seq_length,
                 "epochs_max": self.settings.epochs, "patience": self.settings.patience,
                 "batch_size": self.settings.batch_size, "optimizer": f"SGD(momentum={MOMENTUM})",

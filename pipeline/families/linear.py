@@ -12,7 +12,7 @@ class Linear(KerasFamily):
 
     def build(self):
         return keras.Sequential([
-            keras.Input((self.seq_length, len(self.inputs))),
+            keras.Input((self.seq_length, len(self.input_columns))),
             keras.layers.Flatten(),
             keras.layers.Dense(1),
         ])

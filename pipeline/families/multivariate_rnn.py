@@ -17,7 +17,7 @@ class MultivariateRnn(KerasFamily):
 
     def build(self):
         return keras.Sequential([
-            keras.Input((None, len(self.inputs))),
+            keras.Input((None, len(self.input_columns))),
             keras.layers.SimpleRNN(32),
             keras.layers.Dense(len(self.targets)),
         ])

@@ -18,7 +18,7 @@ class Seq2SeqFamily(KerasFamily):
 
     def build(self):
         return keras.Sequential([
-            keras.Input((None, len(self.inputs))),
+            keras.Input((None, len(self.input_columns))),
             self.recurrent_layer(),
             keras.layers.Dense(self.settings.horizon),
         ])
@@ -64,8 +64,15 @@ class ConvGru(Seq2SeqFamily):
 
     def build(self):
         return keras.Sequential([
-            keras.Input((None, len(self.inputs))),
+            keras.Input((None, len(self.input_columns))),
             keras.layers.Conv1D(32, kernel_size=self.kernel_size, strides=self.strides, activation="relu"),
             keras.layers.GRU(32, return_sequences=True),
             keras.layers.Dense(self.settings.horizon),
         ])
+
+
+class GruCalendar(Gru):
+    """Beyond the chapter: the GRU also reads, at every step, the day types of the next 14 days."""
+
+    name = "gru_calendar"
+    calendar_inputs = True

@@ -16,7 +16,7 @@ class WaveNet(Seq2SeqFamily):
     name = "wavenet"
 
     def build(self):
-        layers = [keras.Input((None, len(self.inputs)))]
+        layers = [keras.Input((None, len(self.input_columns)))]
         layers += [keras.layers.Conv1D(CHANNELS, 2, padding="causal", activation="relu", dilation_rate=rate)
                    for rate in DILATIONS]
         layers += [keras.layers.Conv1D(self.settings.horizon, 1)]
@@ -27,7 +27,7 @@ class GatedWaveNet(Seq2SeqFamily):
     name = "wavenet_gated"
 
     def build(self):
-        inputs = keras.Input((None, len(self.inputs)))
+        inputs = keras.Input((None, len(self.input_columns)))
         x = keras.layers.Conv1D(CHANNELS, 1)(inputs)
         skips = []
         for rate in DILATIONS:

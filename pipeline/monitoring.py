@@ -1,0 +1,83 @@
+"""Realized accuracy: stored forecasts scored against the actuals that have since arrived.
+
+A champion whose realized MAE exceeds its validation MAE by the configured factor is
+flagged as drifted (the forecast DAG then fails its drift check, visibly).
+"""
+
+from __future__ import annotations
+
+import logging
+import math
+from typing import Any
+
+import pandas as pd
+
+from pipeline import forecasting, tracking
+from pipeline.config import Settings
+
+log = logging.getLogger(__name__)
+MONITORING_RUN_KEY = "realized-accuracy"
+
+
+def realized_errors(stored: pd.DataFrame, actual: pd.Series, levels: tuple[int, ...]) -> pd.DataFrame:
+    """Stored forecast rows whose target day has an actual, with absolute errors and hits."""
+    if stored.empty:
+        return stored.assign(actual=[], abs_error=[])
+    targets = pd.to_datetime(stored["target_date"])
+    known = targets.isin(actual.index)
+    rows = stored[known].copy()
+    rows["actual"] = actual.reindex(targets[known]).to_numpy(float)
+    rows["abs_error"] = (rows["forecast"] - rows["actual"]).abs()
+    for level in levels:
+        lower, upper = rows.get(f"lower_{level}"), rows.get(f"upper_{level}")
+        if lower is not None and upper is not None:
+            rows[f"covered_{level}"] = (rows["actual"] >= lower) & (rows["actual"] <= upper)
+    return rows
+
+
+def summarize(rows: pd.DataFrame, levels: tuple[int, ...]) -> dict[str, dict[str, Any]]:
+    out = {}
+    for version, group in rows.groupby("model_version"):
+        summary = {"rows": int(len(group)), "mae": float(group["abs_error"].mean()),
+                   "mae_by_horizon": {int(h): float(g["abs_error"].mean()) for h, g in group.groupby("horizon")}}
+        for level in levels:
+            column = f"covered_{level}"
+            if column in group and group[column].notna().any():
+                summary[f"coverage_{level}"] = float(group[column].mean())
+        out[str(int(version))] = summary
+    return out
+
+
+def realized_accuracy(settings: Settings, frame: pd.DataFrame) -> dict[str, Any]:
+    """Score every stored forecast that has an actual; log it to MLflow; flag drift."""
+    rows = realized_errors(forecasting.stored(settings), frame[settings.target], settings.interval_levels)
+    versions = summarize(rows, settings.interval_levels) if not rows.empty else {}
+    mlflow_client = tracking.client(settings)
+    drifted = []
+    for version, summary in versions.items():
+        tags = mlflow_client.get_model_version(settings.registered_model, version).tags
+        validation = float(tags.get("ridership.candidate_mae_mean") or math.nan)
+        summary["validation_mae"] = validation
+        summary["ratio"] = summary["mae"] / validation if validation else math.nan
+        if summary["rows"] >= settings.horizon and summary["ratio"] > settings.drift_factor:
+            drifted.append(version)
+    message = "; ".join(
+        f"model version {v} drifted: realized MAE {versions[v]['mae']:,.0f} over {versions[v]['rows']} forecasts "
+        f"is {versions[v]['ratio']:.2f}× its validation MAE {versions[v]['validation_mae']:,.0f} "
+        f"(limit {settings.drift_factor}×)" for v in drifted)
+    if versions:
+        _log(settings, versions)
+    if drifted:
+        log.warning("%s", message)
+    return {"last_actual": frame.index[-1].date().isoformat(), "versions": versions, "drifted": drifted,
+            "drift_factor": settings.drift_factor, "message": message}
+
+
+def _log(settings: Settings, versions: dict[str, dict[str, Any]]) -> None:
+    metrics = {}
+    for version, summary in versions.items():
+        metrics[f"realized_mae_v{version}"] = summary["mae"]
+        metrics.update({f"realized_mae_v{version}_h{h:02d}": v for h, v in summary["mae_by_horizon"].items()})
+        metrics.update({f"{k}_v{version}": v for k, v in summary.items() if k.startswith("coverage_")})
+    run_id = tracking.parent_run(settings, MONITORING_RUN_KEY, {"ridership.kind": "monitoring"})
+    tracking.log_metrics(settings, run_id, metrics)
