@@ -13,7 +13,7 @@ from typing import Any, Callable, TypeVar
 
 import mlflow
 import pandas as pd
-from mlflow.entities import Metric, RunStatus
+from mlflow.entities import Metric
 from mlflow.exceptions import MlflowException, RestException
 from mlflow.tracking import MlflowClient
 
@@ -158,13 +158,6 @@ def log_metrics(settings: Settings, run_id: str, metrics: dict[str, float]) -> N
     with_retries(settings, lambda: client(settings).log_batch(run_id, metrics=batch), "log metrics")
 
 
-def log_params(settings: Settings, run_id: str, params: dict[str, Any]) -> None:
-    from mlflow.entities import Param
-
-    batch = [Param(k, str(v)[:6000]) for k, v in params.items()]
-    with_retries(settings, lambda: client(settings).log_batch(run_id, params=batch), "log params")
-
-
 def end_run(settings: Settings, run_id: str, status: str = "FINISHED", error: str | None = None) -> None:
     mlflow_client = client(settings)
     if error:
@@ -208,10 +201,6 @@ def log_artifact_bytes(settings: Settings, run_id: str, name: str, data: bytes) 
 def log_artifact_dir(settings: Settings, run_id: str, directory: Path, artifact_path: str) -> None:
     with_retries(settings, lambda: client(settings).log_artifacts(run_id, str(directory), artifact_path),
                  f"log {artifact_path}")
-
-
-def run_status_name(status: int | str) -> str:
-    return RunStatus.to_string(status) if isinstance(status, int) else status
 
 
 def leaderboard(settings: Settings, parent_run_id: str) -> pd.DataFrame:

@@ -18,7 +18,6 @@ from pipeline.config import Settings
 
 DAY_TYPES = ("W", "A", "U")
 FEATURES = ("bus", "rail", "next_W", "next_A", "next_U")
-SERIES = ("bus", "rail")
 
 
 @dataclass(frozen=True)

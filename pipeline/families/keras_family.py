@@ -21,7 +21,7 @@ import pandas as pd
 from pipeline.calendar import day_types
 from pipeline.errors import TrainingError
 from pipeline.families.base import Family, FitResult
-from pipeline.windows import (FEATURES, SERIES, WindowSpec, calendar_columns, feature_frame, one_hot_day_types,
+from pipeline.windows import (FEATURES, WindowSpec, calendar_columns, feature_frame, one_hot_day_types,
                               origin_inputs)
 
 MODEL_FILE = "model.keras"
@@ -142,6 +142,3 @@ class KerasFamily(Family):
         import keras
 
         self.model = keras.saving.load_model(directory / MODEL_FILE, compile=False)
-
-
-__all__ = ["KerasFamily", "SERIES"]
