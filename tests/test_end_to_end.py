@@ -35,6 +35,7 @@ def env(tmp_path_factory) -> dict[str, str]:
         "AIRFLOW__CORE__LOAD_EXAMPLES": "False",
         "RIDERSHIP_HOME": str(home / "state"),
         "RIDERSHIP_EPOCHS": "2",
+        "RIDERSHIP_FAMILIES": "naive,sarima,linear,multivariate_rnn",
         "RIDERSHIP_TRAIN_MONTHS": "6",  # tiny training sets: this checks wiring, not accuracy
         "RIDERSHIP_TRAINING_SCHEDULE": "none",
         "RIDERSHIP_FORECAST_SCHEDULE": "none",
