@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import functools
+import os
 import logging
 import math
 import subprocess
@@ -54,6 +55,8 @@ def with_retries(settings: Settings, action: Callable[[], T], what: str) -> T:
 
 
 def client(settings: Settings) -> MlflowClient:
+    # Download progress bars only clutter task logs.
+    os.environ.setdefault("MLFLOW_ENABLE_ARTIFACTS_PROGRESS_BAR", "false")
     if settings.mlflow_tracking_uri.startswith("sqlite:///"):
         Path(settings.mlflow_tracking_uri[len("sqlite:///"):]).parent.mkdir(parents=True, exist_ok=True)
     mlflow.set_tracking_uri(settings.mlflow_tracking_uri)
