@@ -10,6 +10,7 @@ scores it with the pipeline's one scoring function on the same target dates, and
 from __future__ import annotations
 
 import argparse
+import json
 import os
 import platform
 import sys
@@ -94,6 +95,8 @@ def main() -> None:
     overrides = {"protocol": args.protocol, "epochs": args.epochs, "tf_threads": 1}
     started = time.perf_counter()
     results = []
+    out = ROOT / "bench" / "results" / f"leaderboard-{args.protocol}.md"
+    out.parent.mkdir(parents=True, exist_ok=True)
     order = sorted(names, key=lambda n: LONGEST_FIRST.index(n) if n in LONGEST_FIRST else len(LONGEST_FIRST))
     with ProcessPoolExecutor(max_workers=args.workers) as pool:
         futures = {pool.submit(train_one, name, overrides): name for name in order}
@@ -102,13 +105,9 @@ def main() -> None:
             results.append(result)
             print(f"{result['family']:16s} h1 {result['mae_h1']:9,.0f}  mean {result['mae_mean']:9,.0f}  "
                   f"epochs {result['epochs']:3d}  {result['seconds']:6.0f} s", flush=True)
-    wall = time.perf_counter() - started
-    out = ROOT / "bench" / "results" / f"leaderboard-{args.protocol}.md"
-    out.parent.mkdir(parents=True, exist_ok=True)
-    out.write_text(render(results, args.protocol, wall, args.workers))
-    import json
-
-    (out.with_suffix(".json")).write_text(json.dumps(results))
+            # written after every family, so that an interrupted run keeps what it measured
+            out.write_text(render(results, args.protocol, time.perf_counter() - started, args.workers))
+            out.with_suffix(".json").write_text(json.dumps(results))
     print(out.read_text())
 
 
