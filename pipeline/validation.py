@@ -196,7 +196,7 @@ def validate(raw: pd.DataFrame, *, uri: str, as_of: date, train_start: date,
             failures += _coverage_failures(frame, as_of, train_start)
             total += 1
 
-    docs_uri = storage.publish_dir(staging, docs_uri) if not storage.exists(docs_uri) else docs_uri
+    docs_uri = storage.publish_dir(staging, docs_uri)  # keeps an identical earlier copy, drops the staging one
     if failures:
         raise DataValidationError(format_failures(uri, failures, total, docs_uri), failures, docs_uri)
     dates = frame[DATE_COLUMN]
