@@ -160,6 +160,7 @@ def format_failures(uri: str, failures: list[dict], total: int, docs: str) -> st
 def _context(docs_dir: Path):
     import great_expectations as gx
 
+    logging.getLogger("great_expectations").setLevel(logging.WARNING)  # its INFO lines are noise here
     context = gx.get_context(mode="ephemeral")
     context.variables.progress_bars = {"globally": False}
     context.add_data_docs_site(
