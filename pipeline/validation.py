@@ -160,7 +160,8 @@ def format_failures(uri: str, failures: list[dict], total: int, docs: str) -> st
 def _context(docs_dir: Path):
     import great_expectations as gx
 
-    logging.getLogger("great_expectations").setLevel(logging.WARNING)  # its INFO lines are noise here
+    # GX forces INFO on this logger at import; its temporary-directory line is noise here
+    logging.getLogger("great_expectations.data_context.types.base").setLevel(logging.WARNING)
     context = gx.get_context(mode="ephemeral")
     context.variables.progress_bars = {"globally": False}
     context.add_data_docs_site(
