@@ -52,14 +52,24 @@ def test_failed_families_are_visible_and_survivors_are_promoted(tmp_path):
 
 
 def test_when_every_family_fails_nothing_is_promoted(tmp_path):
+    yesterday = Settings(home=tmp_path, families=("naive",), as_of=pd.Timestamp("2019-05-30").date())
+    run = prepared(yesterday)
+    steps.train_family(yesterday, "naive", run["manifest_uri"], run["parent_run_id"])
+    steps.promote_best(yesterday, run["manifest_uri"], run["parent_run_id"], run["run_key"])
+    steps.forecast_next(yesterday)
+    versions_before = MlflowClient(yesterday.mlflow_tracking_uri).search_model_versions("name = 'ridership'")
+    forecasts_before = forecasting.stored(yesterday)
+
     settings = Settings(home=tmp_path, families=(EXPLODING,))
     run = prepared(settings)
     with pytest.raises(RuntimeError):
         steps.train_family(settings, EXPLODING, run["manifest_uri"], run["parent_run_id"])
     with pytest.raises(PromotionError, match="no model family finished training.*champion is unchanged"):
         steps.promote_best(settings, run["manifest_uri"], run["parent_run_id"], run["run_key"])
-    assert registry.current_champion(settings) is None
-    assert MlflowClient(settings.mlflow_tracking_uri).search_model_versions("name = 'ridership'") == []
+    assert registry.current_champion(settings).version == versions_before[0].version
+    versions = MlflowClient(settings.mlflow_tracking_uri).search_model_versions("name = 'ridership'")
+    assert [(v.version, v.tags) for v in versions] == [(v.version, v.tags) for v in versions_before]
+    pd.testing.assert_frame_equal(forecasting.stored(settings), forecasts_before)
 
 
 def _train_forever(home: str, manifest_uri: str, parent: str) -> None:
