@@ -21,6 +21,7 @@ from pipeline import tracking
 from pipeline.config import Settings
 from pipeline.errors import PromotionError
 from pipeline.scoring import Scores, evaluate
+from pipeline.serving import MODEL_URI_TAG
 
 log = logging.getLogger(__name__)
 
@@ -47,12 +48,12 @@ def champion_for(settings: Settings, as_of) -> object | None:
     """
     champion = current_champion(settings)
     day = as_of.isoformat()
-    if champion is None or champion.tags.get("ridership.as_of", "") <= day:
+    if champion is None or champion.tags.get(tracking.AS_OF_TAG, "") <= day:
         return champion
     promoted = [v for v in tracking.client(settings).search_model_versions(
         f"name = '{settings.registered_model}' and tags.`{DECISION_TAG}` = 'promoted'")
-        if v.tags.get("ridership.as_of", "") <= day]
-    return max(promoted, key=lambda v: (v.tags["ridership.as_of"], int(v.version)), default=None)
+        if v.tags.get(tracking.AS_OF_TAG, "") <= day]
+    return max(promoted, key=lambda v: (v.tags[tracking.AS_OF_TAG], int(v.version)), default=None)
 
 
 def load_family(settings: Settings, version: str):
@@ -128,7 +129,7 @@ def promote(settings: Settings, parent_run_id: str, run_key: str, frame: pd.Data
         "ridership.champion_version": champion.version if champion else "",
         "ridership.champion_mae_mean": f"{champion_mae:.2f}" if champion_mae is not None else "",
     }
-    model_uri = best.data.tags.get("ridership.model_uri", f"runs:/{best.info.run_id}/model")
+    model_uri = best.data.tags.get(MODEL_URI_TAG, f"runs:/{best.info.run_id}/model")
     version = tracking.with_retries(settings, lambda: mlflow.register_model(
         model_uri, settings.registered_model, tags=version_tags,
     ), "register the candidate").version

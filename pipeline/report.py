@@ -14,7 +14,8 @@ from pipeline.registry import current_champion
 def latest_parent_run(settings: Settings):
     runs = tracking.client(settings).search_runs(
         [tracking.experiment_id(settings)],
-        filter_string=f"tags.`ridership.as_of` = '{settings.as_of.isoformat()}' and tags.`{tracking.RUN_KEY_TAG}` != ''",
+        filter_string=(f"tags.`{tracking.AS_OF_TAG}` = '{settings.as_of.isoformat()}'"
+                       f" and tags.`{tracking.RUN_KEY_TAG}` != ''"),
         order_by=["attributes.start_time DESC"], max_results=1,
     )
     return runs[0] if runs else None
@@ -96,7 +97,7 @@ def log_run_reports(settings: Settings, parent_run_id: str, frame: pd.DataFrame)
     import matplotlib.pyplot as plt
 
     runs = tracking.finished_family_runs(settings, parent_run_id)
-    board = tracking.leaderboard(settings, parent_run_id)
+    board = tracking.leaderboard_of(runs)
     if board.empty:
         return []
     table = board.drop(columns=["start", "end"])

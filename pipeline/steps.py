@@ -155,15 +155,18 @@ def promote_best(settings: Settings, manifest_uri: str, parent_run_id: str, run_
     return decision
 
 
+def _last_good_frame(settings: Settings) -> pd.DataFrame:
+    """The last validated data: forecasting keeps working when tonight's data is bad."""
+    return load_clean(latest_clean(settings)["clean_uri"])
+
+
 def forecast_next(settings: Settings) -> dict[str, Any]:
     from pipeline import forecasting
 
-    pointer = latest_clean(settings)
-    return forecasting.forecast(settings, load_clean(pointer["clean_uri"]))
+    return forecasting.forecast(settings, _last_good_frame(settings))
 
 
 def score_realized(settings: Settings) -> dict[str, Any]:
     from pipeline import monitoring
 
-    pointer = latest_clean(settings)
-    return monitoring.realized_accuracy(settings, load_clean(pointer["clean_uri"]))
+    return monitoring.realized_accuracy(settings, _last_good_frame(settings))

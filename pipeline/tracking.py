@@ -3,9 +3,9 @@
 from __future__ import annotations
 
 import functools
-import os
 import logging
 import math
+import os
 import subprocess
 import tempfile
 import time
@@ -25,6 +25,7 @@ log = logging.getLogger(__name__)
 T = TypeVar("T")
 
 RUN_KEY_TAG = "ridership.run_key"
+AS_OF_TAG = "ridership.as_of"
 FAMILY_TAG = "ridership.family"
 MODEL_NAME_IN_RUN = "model"
 METRICS_PER_BATCH = 900  # MLflow accepts at most 1000 metrics per log_batch
@@ -92,7 +93,7 @@ def code_version() -> str:
 
 def lineage_tags(settings: Settings, lineage: dict[str, Any]) -> dict[str, str]:
     tags = {
-        "ridership.as_of": settings.as_of.isoformat(),
+        AS_OF_TAG: settings.as_of.isoformat(),
         "ridership.config_digest": settings.digest(),
         "ridership.protocol": settings.protocol,
         "mlflow.source.git.commit": code_version(),
@@ -161,13 +162,6 @@ def log_metrics(settings: Settings, run_id: str, metrics: dict[str, float]) -> N
     with_retries(settings, lambda: client(settings).log_batch(run_id, metrics=batch), "log metrics")
 
 
-def end_run(settings: Settings, run_id: str, status: str = "FINISHED", error: str | None = None) -> None:
-    mlflow_client = client(settings)
-    if error:
-        mlflow_client.set_tag(run_id, "ridership.error", error[:5000])
-    with_retries(settings, lambda: mlflow_client.set_terminated(run_id, status=status), "end the run")
-
-
 def finished_family_runs(settings: Settings, parent_run_id: str) -> list:
     """The latest FINISHED run of each family under a parent run."""
     runs = client(settings).search_runs(
@@ -207,8 +201,13 @@ def log_artifact_dir(settings: Settings, run_id: str, directory: Path, artifact_
 
 
 def leaderboard(settings: Settings, parent_run_id: str) -> pd.DataFrame:
+    return leaderboard_of(finished_family_runs(settings, parent_run_id))
+
+
+def leaderboard_of(runs: list) -> pd.DataFrame:
+    """One row per finished family run, best mean 14-day MAE first."""
     rows = []
-    for run in finished_family_runs(settings, parent_run_id):
+    for run in runs:
         m = run.data.metrics
         rows.append({
             "family": run.data.tags.get(FAMILY_TAG),
