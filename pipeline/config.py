@@ -22,7 +22,13 @@ from pathlib import Path
 from typing import Any, get_args, get_origin
 
 PROJECT_ROOT = Path(__file__).resolve().parent.parent
-DEFAULT_FAMILIES = ("naive", "sarima", "linear", "multivariate_rnn")
+# Every family, slowest first: mapped trainings start in this order, so the longest ones never
+# start last and leave one core idle while they finish (measured: bench/results/leaderboard-*.md).
+DEFAULT_FAMILIES = (
+    "wavenet_gated", "gru_calendar", "lstm", "gru", "conv_gru", "ln_rnn", "multitask_rnn",
+    "ahead_rnn_calendar", "multivariate_rnn", "wavenet", "simple_rnn_1", "ahead_rnn", "seq2seq_rnn",
+    "deep_rnn", "linear", "simple_rnn", "sarima", "naive",
+)
 ENV_PREFIX = "RIDERSHIP_"
 
 
@@ -56,6 +62,12 @@ class Settings:
     seed: int = 42
     # Threads each training process may use; 0 lets TensorFlow decide.
     tf_threads: int = 1
+    # XLA-compile the train step. Keras leaves XLA off on CPU-only TensorFlow, but these small
+    # recurrent nets spend most of a step in per-timestep loop overhead, which XLA fuses away
+    # (measured 2-2.5x per epoch for the RNN families on CPU: bench/results/retrain.md).
+    jit_compile: bool = True
+    # Train steps per compiled call: fewer Python round trips per epoch, same updates.
+    steps_per_execution: int = 32
     # -- validation ---------------------------------------------------------------------
     max_daily_boardings: int = 5_000_000
     # -- promotion ----------------------------------------------------------------------
@@ -130,7 +142,7 @@ class Settings:
             k: v
             for k, v in self.as_dict().items()
             if k not in {"home", "mlflow_tracking_uri", "artifact_root", "forecast_db_uri",
-                         "experiment", "data_uri", "tf_threads", "mlflow_retries", "mlflow_ui_url",
+                         "experiment", "data_uri", "tf_threads", "jit_compile", "steps_per_execution", "mlflow_retries", "mlflow_ui_url",
                          "training_schedule", "forecast_schedule"}
         }
         return hashlib.sha256(json.dumps(relevant, sort_keys=True).encode()).hexdigest()[:12]

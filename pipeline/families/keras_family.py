@@ -73,6 +73,8 @@ class KerasFamily(Family):
             loss=keras.losses.Huber(),
             optimizer=keras.optimizers.SGD(learning_rate=self.learning_rate, momentum=MOMENTUM),
             metrics=["mae"],
+            jit_compile=self.settings.jit_compile,
+            steps_per_execution=self.settings.steps_per_execution,
         )
         stop = keras.callbacks.EarlyStopping(
             monitor="val_mae", patience=self.settings.patience, restore_best_weights=True
