@@ -8,7 +8,9 @@
     one training per core), all families at the same full recipe, then the forecast DAG.
 Both use the chapter protocol and score every family on the same target dates. Also measured:
 DAG file import time, forecast DAG wall time and one champion forecast call after model load.
-Writes bench/results/retrain.md (+ .json) with the date and machine.
+Writes bench/results/retrain.md with the date and machine, from retrain-product.json and
+retrain-baseline.json beside it; each phase can be run (or rerun) on its own with --phase, and
+the baseline records every family as it finishes, so an interrupted run keeps what it measured.
 """
 
 from __future__ import annotations
@@ -31,20 +33,28 @@ sys.path.insert(0, str(ROOT / "bench"))
 OUT = ROOT / "bench" / "results" / "retrain.md"
 PROTOCOL = "chapter"
 BASELINE = {"tf_threads": 0, "jit_compile": False, "steps_per_execution": 1}
+PHASE_FILES = {phase: OUT.with_name(f"retrain-{phase}.json") for phase in ("product", "baseline")}
 
 
-def baseline(names: list[str], epochs: int) -> dict:
+def now() -> str:
+    return f"{datetime.now(timezone.utc):%Y-%m-%d %H:%M} UTC"
+
+
+
+def baseline(names: list[str], epochs: int) -> None:
     """Runs in its own interpreter so that nothing the product path configured leaks in."""
     from leaderboard import train_one
 
     started = time.perf_counter()
-    rows = []
+    result = {"date": now(), "epochs": epochs, "complete": False, "families": []}
     for name in names:
-        result = train_one(name, {"protocol": PROTOCOL, "epochs": epochs, **BASELINE})
-        rows.append({k: result[k] for k in ("family", "mae_h1", "mae_mean", "epochs", "seconds")})
-        print(f"  (a) {name:18s} {result['seconds']:7.1f} s  h1 {result['mae_h1']:9,.0f}  "
-              f"mean {result['mae_mean']:9,.0f}", flush=True)
-    return {"wall": time.perf_counter() - started, "families": rows}
+        trained = train_one(name, {"protocol": PROTOCOL, "epochs": epochs, **BASELINE})
+        result["families"].append({k: trained[k] for k in ("family", "mae_h1", "mae_mean", "epochs", "seconds")})
+        result["wall"] = time.perf_counter() - started
+        result["complete"] = len(result["families"]) == len(names)
+        PHASE_FILES["baseline"].write_text(json.dumps(result, indent=1))
+        print(f"  (a) {name:18s} {trained['seconds']:7.1f} s  h1 {trained['mae_h1']:9,.0f}  "
+              f"mean {trained['mae_mean']:9,.0f}", flush=True)
 
 
 def product(names: list[str], epochs: int) -> dict:
@@ -70,7 +80,7 @@ def product(names: list[str], epochs: int) -> dict:
     families = [{"family": r.family, "mae_h1": r.mae_h1, "mae_mean": r.mae_mean, "epochs": int(r.epochs),
                  "seconds": tasks.get(r.family, float("nan")), "fit_seconds": r.seconds}
                 for r in board.itertuples()]
-    return {"home": str(home), "script_wall": script_wall, "training_dag": runs["ridership_training"],
+    return {"date": now(), "epochs": epochs, "home": str(home), "script_wall": script_wall, "training_dag": runs["ridership_training"],
             "forecast_dag": runs["ridership_forecast"], "families": families,
             "forecast_call": forecast_call(settings)}
 
@@ -110,16 +120,15 @@ def import_times() -> str:
     return out.stdout.strip()
 
 
-def render(result: dict) -> str:
-    a, b = result.get("baseline"), result["product"]
+def render(a: dict | None, b: dict, imports: str) -> str:
     by_family = {r["family"]: r for r in (a or {}).get("families", [])}
     machine = f"{platform.machine()}, {os.cpu_count()} cores, {platform.python_version()}"
     lines = [
         "# Nightly retrain: baseline (a) against the product (b)",
         "",
-        f"Run {result['date']} on {platform.node()} ({machine}), CPU only. As of 2019-05-31, protocol "
-        f"`{PROTOCOL}`, up to {result['epochs']} epochs, early stopping patience 50, every family scored on "
-        "2019-03-01..05-31.",
+        f"On {platform.node()} ({machine}), CPU only: (b) run {b['date']}"
+        + (f", (a) run {a['date']}" if a else "") + f". As of 2019-05-31, protocol `{PROTOCOL}`, up to "
+        f"{b['epochs']} epochs, early stopping patience 50, every family scored on 2019-03-01..05-31.",
         "(a): one process, families one after another, TensorFlow's default threads, no XLA, one step per "
         "call. (b): `ridership_training` under the Airflow scheduler (LocalExecutor, one training per core, "
         "one TensorFlow thread each, XLA-compiled train steps, 32 steps per call, windows read from the "
@@ -127,28 +136,34 @@ def render(result: dict) -> str:
         "Seconds per family: (a) fit + scoring in the notebook process; (b) the whole mapped task "
         "(process start, imports, MLflow logging and model upload included).",
         "",
-        "| family | (a) s | (a) MAE h=1 | (a) mean MAE | (b) s | (b) MAE h=1 | (b) mean MAE | mean MAE (b)/(a) |",
-        "|---|---:|---:|---:|---:|---:|---:|---:|",
+        "| family | (a) s | (a) MAE h=1 | (a) mean MAE | (b) s | (b) epochs | (b) MAE h=1 | (b) mean MAE "
+        "| mean MAE (b)/(a) |",
+        "|---|---:|---:|---:|---:|---:|---:|---:|---:|",
     ]
     for r in sorted(b["families"], key=lambda r: r["mae_mean"]):
         base = by_family.get(r["family"])
         if base:
-            ratio = r["mae_mean"] / base["mae_mean"]
+            ratio = f"{r['mae_mean'] / base['mae_mean']:.3f}"
             left = f"{base['seconds']:.0f} | {base['mae_h1']:,.0f} | {base['mae_mean']:,.0f}"
         else:
-            ratio, left = float("nan"), "– | – | –"
-        lines.append(f"| {r['family']} | {left} | {r['seconds']:.0f} | {r['mae_h1']:,.0f} | "
-                     f"{r['mae_mean']:,.0f} | {ratio:.3f} |")
+            ratio, left = "–", "– | – | –"
+        lines.append(f"| {r['family']} | {left} | {r['seconds']:.0f} | {r['epochs']} | {r['mae_h1']:,.0f} | "
+                     f"{r['mae_mean']:,.0f} | {ratio} |")
     lines += ["", f"- (b) training DAG run, wall: {b['training_dag'] / 60:.1f} min "
-                  f"(validate → … → promote → publish)"]
-    if a:
+                  "(validate → … → promote → publish)"]
+    if a and a.get("complete"):
         lines.append(f"- (a) baseline, wall: {a['wall'] / 60:.1f} min; speed-up (a)/(b): "
                      f"{a['wall'] / b['training_dag']:.2f}x")
+    elif a:
+        lines.append(f"- (a) baseline: interrupted after {len(a['families'])} families "
+                     f"({a['wall'] / 60:.1f} min); no total")
+    else:
+        lines.append("- (a) baseline: not run")
     call = b["forecast_call"]
     lines += [f"- forecast DAG run, wall: {b['forecast_dag']:.0f} s",
               f"- champion ({call['family']}) forecast call: {call['predict']:.2f} s after a "
               f"{call['load']:.1f} s model load",
-              "- DAG file import time:", "", "```", result["imports"], "```"]
+              "- DAG file import time:", "", "```", imports, "```"]
     return "\n".join(lines) + "\n"
 
 
@@ -156,29 +171,25 @@ def main() -> None:
     parser = argparse.ArgumentParser()
     parser.add_argument("--families", default="")
     parser.add_argument("--epochs", type=int, default=500)
-    parser.add_argument("--skip-baseline", action="store_true")
-    parser.add_argument("--baseline-only", help=argparse.SUPPRESS)  # internal: JSON path to write
+    # baseline-worker: the baseline's own fresh interpreter, started by --phase baseline
+    parser.add_argument("--phase", choices=["all", "product", "baseline", "render", "baseline-worker"],
+                        default="all")
     args = parser.parse_args()
     from pipeline.config import DEFAULT_FAMILIES
 
     names = [n for n in args.families.split(",") if n] or list(DEFAULT_FAMILIES)
-    if args.baseline_only:
-        Path(args.baseline_only).write_text(json.dumps(baseline(names, args.epochs)))
-        return
-    result = {"date": f"{datetime.now(timezone.utc):%Y-%m-%d %H:%M} UTC", "epochs": args.epochs}
-    print("(b) product: the training DAG under the scheduler", flush=True)
-    result["product"] = product(names, args.epochs)
-    print(f"  training DAG wall {result['product']['training_dag']:.0f} s", flush=True)
-    if not args.skip_baseline:
-        print("(a) baseline: one process, one family after another", flush=True)
-        with tempfile.NamedTemporaryFile(suffix=".json") as handle:
-            subprocess.run([sys.executable, __file__, "--families", ",".join(names), "--epochs",
-                            str(args.epochs), "--baseline-only", handle.name], check=True)
-            result["baseline"] = json.loads(Path(handle.name).read_text())
-    result["imports"] = import_times()
+    if args.phase == "baseline-worker":
+        return baseline(names, args.epochs)
     OUT.parent.mkdir(parents=True, exist_ok=True)
-    OUT.with_suffix(".json").write_text(json.dumps(result, indent=1, default=str))
-    OUT.write_text(render(result))
+    if args.phase in ("all", "product"):
+        print("(b) product: the training DAG under the scheduler", flush=True)
+        PHASE_FILES["product"].write_text(json.dumps(product(names, args.epochs), indent=1))
+    if args.phase in ("all", "baseline"):
+        print("(a) baseline: one process, one family after another", flush=True)
+        subprocess.run([sys.executable, __file__, "--phase", "baseline-worker", "--families", ",".join(names),
+                        "--epochs", str(args.epochs)], check=True)
+    loaded = {p: json.loads(f.read_text()) if f.exists() else None for p, f in PHASE_FILES.items()}
+    OUT.write_text(render(loaded["baseline"], loaded["product"], import_times()))
     print(OUT.read_text())
 
 

@@ -128,7 +128,9 @@ class Settings:
         return _add_months(self._day_after, -self.score_months)
 
     @property
-    def mlflow_artifact_location(self) -> str:
+    def mlflow_artifact_location(self) -> str | None:
+        if self.mlflow_tracking_uri.startswith(("http://", "https://")):
+            return None  # a tracking server keeps artifacts where it was told to (proxied)
         return str(Path(self.artifact_root) / "mlflow") if "://" not in self.artifact_root else (
             self.artifact_root.rstrip("/") + "/mlflow"
         )

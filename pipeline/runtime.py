@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import os
+import socket
 
 from pipeline.config import Settings
 
@@ -21,3 +22,9 @@ def configure(settings: Settings) -> None:
         tf.config.threading.set_inter_op_parallelism_threads(settings.tf_threads)
     except RuntimeError:
         pass  # the runtime is already initialized in this process: keep its pools
+
+
+def worker_hostname() -> str:
+    """Airflow's ``core.hostname_callable`` for workers that share a machine: each names itself
+    with RIDERSHIP_WORKER_NAME so task instances record which worker ran them."""
+    return os.environ.get("RIDERSHIP_WORKER_NAME") or socket.getfqdn()

@@ -38,6 +38,10 @@ SECRET_FILE=$AIRFLOW_HOME/.jwt_secret
 [ -s "$SECRET_FILE" ] || (umask 077; python -c 'import secrets; print(secrets.token_urlsafe(64))' > "$SECRET_FILE")
 export AIRFLOW__API_AUTH__JWT_SECRET=$(cat "$SECRET_FILE")
 export AIRFLOW__API__SECRET_KEY=$AIRFLOW__API_AUTH__JWT_SECRET
+# The admin's password, generated on first use; this script drives the REST API with it.
+export AIRFLOW__CORE__SIMPLE_AUTH_MANAGER_PASSWORDS_FILE=$AIRFLOW_HOME/simple_auth_manager_passwords.json.generated
+[ -s "$AIRFLOW__CORE__SIMPLE_AUTH_MANAGER_PASSWORDS_FILE" ] || (umask 077; python -c \
+  'import json, secrets; print(json.dumps({"admin": secrets.token_urlsafe(16)}))' > "$AIRFLOW__CORE__SIMPLE_AUTH_MANAGER_PASSWORDS_FILE")
 
 LOG=$RIDERSHIP_HOME/logs
 mkdir -p "$LOG"
@@ -70,28 +74,20 @@ if [ "${1:-}" = "--ui" ]; then
   exit 0
 fi
 
-run_dag() {  # dag_id -> waits for the run to end, fails if it failed
-  local dag=$1 run_id
-  airflow dags unpause "$dag" > /dev/null
-  run_id="make_run__${dag}__$(date -u +%Y%m%dT%H%M%S)"
+export AIRFLOW_API_URL=http://127.0.0.1:$PORT AIRFLOW_API_USER=admin
+AIRFLOW_API_PASSWORD=$(python -c 'import json, sys; print(json.load(open(sys.argv[1]))["admin"])' \
+  "$AIRFLOW__CORE__SIMPLE_AUTH_MANAGER_PASSWORDS_FILE")
+export AIRFLOW_API_PASSWORD
+run_dag() {  # dag_id -> triggers it through the REST API, waits, prints its tasks; fails if it failed
   # No logical date: the as-of date travels in the run's params, so reruns never collide.
-  airflow dags trigger "$dag" --run-id "$run_id" --conf "{\"as_of\": \"$AS_OF\"}" > /dev/null
-  echo "triggered $dag run $run_id (as of $AS_OF)"
-  local state=""
-  for _ in $(seq 3600); do
-    state=$(airflow dags state "$dag" "$run_id" 2>/dev/null | tail -1 | cut -d, -f1)
-    case "$state" in success|failed) break ;; esac
-    sleep 2
-  done
-  echo "$dag: $state"
-  airflow tasks states-for-dag-run "$dag" "$run_id" -o plain 2>/dev/null \
-    | awk 'NR==1 || /train|validate|clean|materialize|promote|publish|forecast|families|score|drift/' \
-    | tee "$LOG/$dag.tasks" || true
-  [ "$state" = success ]
+  # Polling over HTTP, not with the airflow CLI: each CLI call imports Airflow (a core-second).
+  python "$ROOT/scripts/airflow_api.py" run "$1" --run-id "make_run__$1__$(date -u +%Y%m%dT%H%M%S)" \
+    --conf "{\"as_of\": \"$AS_OF\"}" --timeout 7200 | tee "$LOG/$1.tasks"
+  [ "${PIPESTATUS[0]}" = 0 ]
 }
 
 drift_alert_only() {  # the forecast run failed only because check_drift raised its alert
-  awk '/ check_drift / && / failed / {drift=1} !/ check_drift / && / failed / {other=1}
+  awk '$1 ~ /:$/ {next} / failed / {if ($1 == "check_drift") drift = 1; else other = 1}
        END {exit !(drift && !other)}' "$LOG/ridership_forecast.tasks"
 }
 
