@@ -4,7 +4,7 @@ VENV ?= .venv
 BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed
 
-.PHONY: run test venv clean-state ui-airflow ui-mlflow bench-import
+.PHONY: run test venv clean-state ui-airflow ui-mlflow bench-import bench-retrain e2e-celery
 
 venv: $(STAMP)
 
@@ -12,7 +12,7 @@ venv: $(STAMP)
 $(STAMP): pyproject.toml constraints.txt
 	test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
 	$(BIN)/pip install --quiet --upgrade pip
-	$(BIN)/pip install --quiet -c constraints.txt -e '.[dev]'
+	$(BIN)/pip install --quiet -c constraints.txt -e '.[dev,celery]'
 	touch $(STAMP)
 
 run: venv
@@ -26,6 +26,14 @@ ui-airflow: venv
 
 ui-mlflow: venv
 	$(BIN)/mlflow ui --backend-store-uri sqlite:///$(CURDIR)/.ridership/mlflow.db --host 127.0.0.1 --port 5000
+
+# The production topology (CeleryExecutor, PostgreSQL, Redis, MLflow server) on 127.0.0.1;
+# also run by `make test` (tests/test_celery_e2e.py).
+e2e-celery: venv
+	bash scripts/e2e_celery.sh
+
+bench-retrain: venv
+	$(BIN)/python bench/retrain.py
 
 bench-import: venv
 	$(BIN)/python bench/import_time.py

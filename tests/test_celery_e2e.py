@@ -1,0 +1,55 @@
+"""The production topology, natively: `scripts/e2e_celery.sh` (= `make e2e-celery`).
+
+PostgreSQL, Redis, an MLflow tracking server and Airflow on CeleryExecutor with two workers,
+all on 127.0.0.1; the DAGs are triggered through the REST API. Tiny epochs and training sets:
+this checks the topology and the wiring, not accuracy.
+"""
+
+from __future__ import annotations
+
+import os
+import re
+import socket
+import subprocess
+
+import pytest
+
+from pipeline.config import PROJECT_ROOT
+
+pytestmark = pytest.mark.slow
+# Not the defaults of the script, so that a `make e2e-celery` left running cannot interfere.
+PORTS = {"E2E_PG_PORT": 15433, "E2E_REDIS_PORT": 16380, "E2E_MLFLOW_PORT": 15001, "E2E_AIRFLOW_PORT": 18081}
+
+
+@pytest.fixture(scope="module")
+def celery_run(tmp_path_factory) -> tuple[subprocess.CompletedProcess, str]:
+    home = tmp_path_factory.mktemp("celery")
+    environ = {k: v for k, v in os.environ.items() if not k.startswith(("RIDERSHIP_", "AIRFLOW"))}
+    environ.update({"E2E_HOME": str(home), "RIDERSHIP_TRAIN_MONTHS": "6",
+                    **{name: str(port) for name, port in PORTS.items()}})
+    done = subprocess.run(["bash", str(PROJECT_ROOT / "scripts" / "e2e_celery.sh")], env=environ,
+                          capture_output=True, text=True, timeout=1500)
+    return done, str(home)
+
+
+def test_both_dags_succeed_through_the_rest_api(celery_run):
+    done, home = celery_run
+    assert done.returncode == 0, f"e2e_celery.sh failed (state in {home}):\n{done.stdout[-6000:]}\n{done.stderr[-3000:]}"
+    assert "ridership_training: success" in done.stdout
+    assert "ridership_forecast: success" in done.stdout
+    assert "Celery end-to-end run passed" in done.stdout
+
+
+def test_trainings_ran_on_both_workers_and_champion_is_on_the_server(celery_run):
+    done, _ = celery_run
+    workers = set(re.findall(r"^train\s+\S+\s+success\s+(worker-\d)\b", done.stdout, re.MULTILINE))
+    assert workers == {"worker-1", "worker-2"}, done.stdout[-4000:]
+    assert re.search(r"@champion on the MLflow server -> ridership version \d+", done.stdout)
+
+
+def test_everything_started_is_stopped(celery_run):
+    done, _ = celery_run
+    assert done.returncode == 0
+    for port in PORTS.values():
+        with socket.socket() as probe:
+            assert probe.connect_ex(("127.0.0.1", port)) != 0, f"something still listens on {port}"
