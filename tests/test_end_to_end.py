@@ -77,7 +77,7 @@ def forecast_rows(settings: Settings) -> list[tuple]:
 def trained(env) -> Settings:
     assert run_dag(env, "ridership_training") == "success", _tail(env, "ridership_training")
     assert run_dag(env, "ridership_forecast") == "success", _tail(env, "ridership_forecast")
-    return Settings(home=Path(env["RIDERSHIP_HOME"]))
+    return Settings.from_env(env)
 
 
 def db_digests(settings: Settings) -> dict[str, str]:
