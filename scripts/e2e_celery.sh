@@ -55,9 +55,7 @@ stop_all() {
 trap stop_all EXIT INT TERM
 
 # Passwords are generated per run and never written into the repository.
-secret() { python -c 'import secrets; print(secrets.token_urlsafe(24))'; }
-DB_PASSWORD=$(secret)
-ADMIN_PASSWORD=$(secret)
+DB_PASSWORD=$(python -c 'import secrets; print(secrets.token_urlsafe(24))')
 
 say "PostgreSQL on 127.0.0.1:$PG_PORT ($PGDATA)"
 chmod 700 "$PGDATA"
@@ -90,28 +88,13 @@ export RIDERSHIP_DRIFT_FACTOR=${RIDERSHIP_DRIFT_FACTOR:-1000}
 
 # -- Airflow with CeleryExecutor ----------------------------------------------------------------
 export AIRFLOW_HOME=$E2E_HOME/airflow
-mkdir -p "$AIRFLOW_HOME"
-export AIRFLOW__CORE__DAGS_FOLDER=$ROOT/dags
-export AIRFLOW__CORE__PLUGINS_FOLDER=$ROOT/plugins
-export AIRFLOW__CORE__LOAD_EXAMPLES=False
+source "$ROOT/scripts/airflow_local_env.sh"
 export AIRFLOW__CORE__EXECUTOR=CeleryExecutor
 export AIRFLOW__DATABASE__SQL_ALCHEMY_CONN=$PG_URL/airflow
 export AIRFLOW__CELERY__BROKER_URL=redis://127.0.0.1:$REDIS_PORT/0
 export AIRFLOW__CELERY__RESULT_BACKEND=db+postgresql+psycopg2://ridership:$DB_PASSWORD@127.0.0.1:$PG_PORT/airflow
 export AIRFLOW__CELERY__WORKER_CONCURRENCY=1
 export AIRFLOW__CORE__HOSTNAME_CALLABLE=pipeline.runtime.worker_hostname
-export AIRFLOW__API__BASE_URL=http://127.0.0.1:$AIRFLOW_PORT
-export AIRFLOW__API__HOST=127.0.0.1
-export AIRFLOW__API__PORT=$AIRFLOW_PORT
-export AIRFLOW__CORE__EXECUTION_API_SERVER_URL=http://127.0.0.1:$AIRFLOW_PORT/execution/
-export AIRFLOW__CORE__AUTH_MANAGER=airflow.api_fastapi.auth.managers.simple.simple_auth_manager.SimpleAuthManager
-export AIRFLOW__CORE__SIMPLE_AUTH_MANAGER_USERS=admin:admin
-export AIRFLOW__CORE__SIMPLE_AUTH_MANAGER_PASSWORDS_FILE=$AIRFLOW_HOME/passwords.json
-(umask 077; printf '{"admin": "%s"}\n' "$ADMIN_PASSWORD" > "$AIRFLOW__CORE__SIMPLE_AUTH_MANAGER_PASSWORDS_FILE")
-export AIRFLOW__API_AUTH__JWT_SECRET=$(secret)
-export AIRFLOW__API__SECRET_KEY=$AIRFLOW__API_AUTH__JWT_SECRET
-export AIRFLOW__SCHEDULER__ENABLE_HEALTH_CHECK=False
-export AIRFLOW__DAG_PROCESSOR__REFRESH_INTERVAL=5
 
 say "Airflow: migrating the metadata database"
 airflow db migrate > "$LOG/db-migrate.log" 2>&1 || { tail -20 "$LOG/db-migrate.log"; exit 1; }
@@ -147,7 +130,6 @@ for _ in $(seq 120); do
   [ "$(airflow dags list -o plain 2>/dev/null | grep -c '^ridership_')" -ge 2 ] && break; sleep 2
 done
 
-export AIRFLOW_API_URL=http://127.0.0.1:$AIRFLOW_PORT AIRFLOW_API_USER=admin AIRFLOW_API_PASSWORD=$ADMIN_PASSWORD
 START=$(date +%s)
 say "Training DAG through the REST API"
 python scripts/airflow_api.py run ridership_training --conf '{"as_of": "2019-05-31"}' \

@@ -16,32 +16,12 @@ PORT=${RIDERSHIP_AIRFLOW_PORT:-8080}
 export RIDERSHIP_TRAINING_SCHEDULE=${RIDERSHIP_TRAINING_SCHEDULE:-none}
 export RIDERSHIP_FORECAST_SCHEDULE=${RIDERSHIP_FORECAST_SCHEDULE:-none}
 
-export AIRFLOW_HOME=$RIDERSHIP_HOME/airflow
-mkdir -p "$AIRFLOW_HOME/logs"
-export AIRFLOW__CORE__DAGS_FOLDER=$ROOT/dags
-export AIRFLOW__CORE__PLUGINS_FOLDER=$ROOT/plugins
-export AIRFLOW__CORE__LOAD_EXAMPLES=False
+export AIRFLOW_HOME=$RIDERSHIP_HOME/airflow AIRFLOW_PORT=$PORT
+source "$ROOT/scripts/airflow_local_env.sh"
 export AIRFLOW__CORE__EXECUTOR=LocalExecutor
 # One training per core: more would only make each slower.
 export AIRFLOW__CORE__PARALLELISM=${AIRFLOW__CORE__PARALLELISM:-$(nproc)}
 export AIRFLOW__CORE__MAX_ACTIVE_TASKS_PER_DAG=$AIRFLOW__CORE__PARALLELISM
-export AIRFLOW__API__BASE_URL=http://127.0.0.1:$PORT
-export AIRFLOW__API__HOST=127.0.0.1
-export AIRFLOW__API__PORT=$PORT
-export AIRFLOW__CORE__EXECUTION_API_SERVER_URL=http://127.0.0.1:$PORT/execution/
-export AIRFLOW__CORE__AUTH_MANAGER=airflow.api_fastapi.auth.managers.simple.simple_auth_manager.SimpleAuthManager
-export AIRFLOW__CORE__SIMPLE_AUTH_MANAGER_USERS=${AIRFLOW__CORE__SIMPLE_AUTH_MANAGER_USERS:-admin:admin}
-export AIRFLOW__SCHEDULER__ENABLE_HEALTH_CHECK=False
-export AIRFLOW__DAG_PROCESSOR__REFRESH_INTERVAL=5
-# Secrets are generated on first use and stay on this machine, never in the repository.
-SECRET_FILE=$AIRFLOW_HOME/.jwt_secret
-[ -s "$SECRET_FILE" ] || (umask 077; python -c 'import secrets; print(secrets.token_urlsafe(64))' > "$SECRET_FILE")
-export AIRFLOW__API_AUTH__JWT_SECRET=$(cat "$SECRET_FILE")
-export AIRFLOW__API__SECRET_KEY=$AIRFLOW__API_AUTH__JWT_SECRET
-# The admin's password, generated on first use; this script drives the REST API with it.
-export AIRFLOW__CORE__SIMPLE_AUTH_MANAGER_PASSWORDS_FILE=$AIRFLOW_HOME/simple_auth_manager_passwords.json.generated
-[ -s "$AIRFLOW__CORE__SIMPLE_AUTH_MANAGER_PASSWORDS_FILE" ] || (umask 077; python -c \
-  'import json, secrets; print(json.dumps({"admin": secrets.token_urlsafe(16)}))' > "$AIRFLOW__CORE__SIMPLE_AUTH_MANAGER_PASSWORDS_FILE")
 
 LOG=$RIDERSHIP_HOME/logs
 mkdir -p "$LOG"
@@ -74,10 +54,6 @@ if [ "${1:-}" = "--ui" ]; then
   exit 0
 fi
 
-export AIRFLOW_API_URL=http://127.0.0.1:$PORT AIRFLOW_API_USER=admin
-AIRFLOW_API_PASSWORD=$(python -c 'import json, sys; print(json.load(open(sys.argv[1]))["admin"])' \
-  "$AIRFLOW__CORE__SIMPLE_AUTH_MANAGER_PASSWORDS_FILE")
-export AIRFLOW_API_PASSWORD
 run_dag() {  # dag_id -> triggers it through the REST API, waits, prints its tasks; fails if it failed
   # No logical date: the as-of date travels in the run's params, so reruns never collide.
   # Polling over HTTP, not with the airflow CLI: each CLI call imports Airflow (a core-second).
