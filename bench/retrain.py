@@ -40,7 +40,6 @@ def now() -> str:
     return f"{datetime.now(timezone.utc):%Y-%m-%d %H:%M} UTC"
 
 
-
 def baseline(names: list[str], epochs: int) -> None:
     """Runs in its own interpreter so that nothing the product path configured leaks in."""
     from leaderboard import train_one

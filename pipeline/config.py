@@ -64,7 +64,8 @@ class Settings:
     tf_threads: int = 1
     # XLA-compile the train step. Keras leaves XLA off on CPU-only TensorFlow, but these small
     # recurrent nets spend most of a step in per-timestep loop overhead, which XLA fuses away
-    # (measured 2-2.5x per epoch for the RNN families on CPU: bench/results/retrain.md).
+    # (2-2.5x per epoch for the RNN families on this 2-core CPU; same MAE in
+    # bench/results/retrain.md).
     jit_compile: bool = True
     # Train steps per compiled call: fewer Python round trips per epoch, same updates.
     steps_per_execution: int = 32
@@ -144,8 +145,8 @@ class Settings:
             k: v
             for k, v in self.as_dict().items()
             if k not in {"home", "mlflow_tracking_uri", "artifact_root", "forecast_db_uri",
-                         "experiment", "data_uri", "tf_threads", "jit_compile", "steps_per_execution", "mlflow_retries", "mlflow_ui_url",
-                         "training_schedule", "forecast_schedule"}
+                         "experiment", "data_uri", "tf_threads", "jit_compile", "steps_per_execution",
+                         "mlflow_retries", "mlflow_ui_url", "training_schedule", "forecast_schedule"}
         }
         return hashlib.sha256(json.dumps(relevant, sort_keys=True).encode()).hexdigest()[:12]
 
