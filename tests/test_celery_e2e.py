@@ -22,13 +22,19 @@ PORTS = {"E2E_PG_PORT": 15433, "E2E_REDIS_PORT": 16380, "E2E_MLFLOW_PORT": 15001
 
 
 @pytest.fixture(scope="module")
-def celery_run(tmp_path_factory) -> tuple[subprocess.CompletedProcess, str]:
+def celery_run(tmp_path_factory, pytestconfig) -> tuple[subprocess.CompletedProcess, str]:
     home = tmp_path_factory.mktemp("celery")
     environ = {k: v for k, v in os.environ.items() if not k.startswith(("RIDERSHIP_", "AIRFLOW"))}
     environ.update({"E2E_HOME": str(home), "RIDERSHIP_TRAIN_MONTHS": "6",
                     **{name: str(port) for name, port in PORTS.items()}})
     done = subprocess.run(["bash", str(PROJECT_ROOT / "scripts" / "e2e_celery.sh")], env=environ,
                           capture_output=True, text=True, timeout=1500)
+    # Shown in the test log even when everything passes: which worker ran which task.
+    shown = [line for line in done.stdout.splitlines()
+             if re.match(r"(triggered|ridership_\w+: |task |train |trainings by worker|OK: |Celery end)", line)]
+    with pytestconfig.pluginmanager.getplugin("capturemanager").global_and_fixture_disabled():
+        pytestconfig.pluginmanager.get_plugin("terminalreporter").write_line(
+            "\n".join(["", "native Celery end-to-end run:", *shown]))
     return done, str(home)
 
 
