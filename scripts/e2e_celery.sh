@@ -44,9 +44,11 @@ PIDS=()
 PGDATA=$(mktemp -d /tmp/ridership-pg-XXXXXX)
 stop_all() {
   say "Stopping everything this script started"
-  for pid in "${PIDS[@]:-}"; do [ -n "$pid" ] && kill "$pid" 2>/dev/null || true; done
+  # Each service leads its own process group (setsid): this also stops what it spawned
+  # (the log servers of the scheduler and of Celery workers outlive their parent otherwise).
+  for pid in "${PIDS[@]:-}"; do [ -n "$pid" ] && { kill -- "-$pid" || kill "$pid"; } 2>/dev/null || true; done
   sleep 2
-  for pid in "${PIDS[@]:-}"; do [ -n "$pid" ] && kill -9 "$pid" 2>/dev/null || true; done
+  for pid in "${PIDS[@]:-}"; do [ -n "$pid" ] && { kill -9 -- "-$pid" || kill -9 "$pid"; } 2>/dev/null || true; done
   [ -f "$PGDATA/postmaster.pid" ] && as_pg "$PG_BIN/pg_ctl" -D "$PGDATA" -m fast stop > /dev/null 2>&1 || true
   wait 2>/dev/null || true
   cp "$PGDATA/server.log" "$LOG/postgres.log" 2>/dev/null || true
@@ -69,10 +71,10 @@ for db in airflow mlflow forecasts; do psql_admin -c "create database $db owner 
 PG_URL="postgresql+psycopg2://ridership:$DB_PASSWORD@127.0.0.1:$PG_PORT"
 
 say "Redis on 127.0.0.1:$REDIS_PORT"
-redis-server --port "$REDIS_PORT" --bind 127.0.0.1 --save '' --appendonly no > "$LOG/redis.log" 2>&1 & PIDS+=($!)
+setsid redis-server --port "$REDIS_PORT" --bind 127.0.0.1 --save '' --appendonly no > "$LOG/redis.log" 2>&1 & PIDS+=($!)
 
 say "MLflow tracking server on 127.0.0.1:$MLFLOW_PORT (artifacts in $E2E_HOME/mlflow-artifacts)"
-mlflow server --backend-store-uri "$PG_URL/mlflow" --artifacts-destination "$E2E_HOME/mlflow-artifacts" \
+setsid mlflow server --backend-store-uri "$PG_URL/mlflow" --artifacts-destination "$E2E_HOME/mlflow-artifacts" \
   --host 127.0.0.1 --port "$MLFLOW_PORT" --workers 1 > "$LOG/mlflow.log" 2>&1 & PIDS+=($!)
 
 # -- the pipeline's settings: every worker reads and writes the same URIs -------------------------
@@ -100,13 +102,13 @@ say "Airflow: migrating the metadata database"
 airflow db migrate > "$LOG/db-migrate.log" 2>&1 || { tail -20 "$LOG/db-migrate.log"; exit 1; }
 
 say "Airflow: api-server, scheduler, dag-processor, triggerer, Celery workers worker-1 and worker-2"
-airflow api-server --host 127.0.0.1 --port "$AIRFLOW_PORT" > "$LOG/api-server.log" 2>&1 & PIDS+=($!)
-airflow scheduler > "$LOG/scheduler.log" 2>&1 & PIDS+=($!)
-airflow dag-processor > "$LOG/dag-processor.log" 2>&1 & PIDS+=($!)
-airflow triggerer > "$LOG/triggerer.log" 2>&1 & PIDS+=($!)
+setsid airflow api-server --host 127.0.0.1 --port "$AIRFLOW_PORT" > "$LOG/api-server.log" 2>&1 & PIDS+=($!)
+setsid airflow scheduler > "$LOG/scheduler.log" 2>&1 & PIDS+=($!)
+setsid airflow dag-processor > "$LOG/dag-processor.log" 2>&1 & PIDS+=($!)
+setsid airflow triggerer > "$LOG/triggerer.log" 2>&1 & PIDS+=($!)
 declare -A WORKER_PID
 for n in 1 2; do
-  RIDERSHIP_WORKER_NAME=worker-$n airflow celery worker --celery-hostname "worker-$n@%h" --concurrency 1 \
+  RIDERSHIP_WORKER_NAME=worker-$n setsid airflow celery worker --celery-hostname "worker-$n@%h" --concurrency 1 \
     > "$LOG/worker-$n.log" 2>&1 & PIDS+=($!)
   WORKER_PID[$n]=$!
 done

@@ -27,7 +27,9 @@ LOG=$RIDERSHIP_HOME/logs
 mkdir -p "$LOG"
 PIDS=()
 stop_all() {
-  for pid in "${PIDS[@]:-}"; do [ -n "$pid" ] && kill "$pid" 2>/dev/null || true; done
+  # Each service leads its own process group (setsid): this also stops what it spawned
+  # (the log servers of the scheduler and of Celery workers outlive their parent otherwise).
+  for pid in "${PIDS[@]:-}"; do [ -n "$pid" ] && { kill -- "-$pid" || kill "$pid"; } 2>/dev/null || true; done
   wait 2>/dev/null || true
 }
 trap stop_all EXIT INT TERM
@@ -39,9 +41,9 @@ airflow db migrate > "$LOG/db-migrate.log" 2>&1 || { tail -20 "$LOG/db-migrate.l
 airflow dags reserialize > "$LOG/reserialize.log" 2>&1 || { tail -20 "$LOG/reserialize.log"; exit 1; }
 
 say "Starting api-server (http://127.0.0.1:$PORT), scheduler and dag-processor; logs in $LOG"
-airflow api-server --host 127.0.0.1 --port "$PORT" > "$LOG/api-server.log" 2>&1 & PIDS+=($!)
-airflow scheduler > "$LOG/scheduler.log" 2>&1 & PIDS+=($!)
-airflow dag-processor > "$LOG/dag-processor.log" 2>&1 & PIDS+=($!)
+setsid airflow api-server --host 127.0.0.1 --port "$PORT" > "$LOG/api-server.log" 2>&1 & PIDS+=($!)
+setsid airflow scheduler > "$LOG/scheduler.log" 2>&1 & PIDS+=($!)
+setsid airflow dag-processor > "$LOG/dag-processor.log" 2>&1 & PIDS+=($!)
 for _ in $(seq 120); do
   curl -sf "http://127.0.0.1:$PORT/api/v2/monitor/health" > /dev/null 2>&1 && break
   sleep 1

@@ -11,6 +11,7 @@ import os
 import re
 import socket
 import subprocess
+from pathlib import Path
 
 import pytest
 
@@ -54,8 +55,18 @@ def test_trainings_ran_on_both_workers_and_champion_is_on_the_server(celery_run)
 
 
 def test_everything_started_is_stopped(celery_run):
-    done, _ = celery_run
+    done, home = celery_run
     assert done.returncode == 0
     for port in PORTS.values():
         with socket.socket() as probe:
             assert probe.connect_ex(("127.0.0.1", port)) != 0, f"something still listens on {port}"
+    # Every process the script started inherited E2E_HOME: none may outlive it (log servers included).
+    marker = f"E2E_HOME={home}".encode()
+    survivors = []
+    for environ in Path("/proc").glob("[0-9]*/environ"):
+        try:
+            if marker in environ.read_bytes().split(b"\0"):
+                survivors.append((environ.parent / "cmdline").read_bytes().replace(b"\0", b" ").decode())
+        except OSError:
+            continue  # gone, or not ours to read
+    assert survivors == [], survivors
