@@ -90,3 +90,19 @@ def test_save_and_load_round_trip(frame, tmp_path):
     loaded = families.load(tmp_path / "m")
     origins = pd.date_range("2019-05-01", "2019-05-10")
     np.testing.assert_array_equal(family.forecast(frame, origins), loaded.forecast(frame, origins))
+
+
+def test_multivariate_rnn_is_the_chapter_model_with_a_twin_for_bus(frame):
+    s = Settings(epochs=2, train_months=6)
+    family = families.create("multivariate_rnn", s)
+    result = family.fit(build_split_windows(frame, family.window_spec(), s), frame)
+    # Early stopping watched the scored series (rail), not the average with bus.
+    assert len(result.history["val_rail_mae"]) == 2
+    X = np.random.default_rng(0).random((3, 56, 5), dtype=np.float32)
+    before = family._predict(X)
+    bus_rnn = family.model.get_layer("bus_rnn")
+    bus_rnn.set_weights([w + 1.0 for w in bus_rnn.get_weights()])
+    after = family._predict(X)
+    # The rail forecast does not depend on the bus branch: no shared weights.
+    np.testing.assert_array_equal(after[:, 1], before[:, 1])
+    assert not np.allclose(after[:, 0], before[:, 0])

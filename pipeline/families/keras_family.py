@@ -35,6 +35,9 @@ class KerasFamily(Family):
     learning_rate: ClassVar[float]
     seq_length_factor: ClassVar[int] = 1  # conv families read longer windows
     calendar_inputs: ClassVar[bool] = False  # also read the day types of the next H days
+    # Each target has its own branch in `build` (no shared weights): the loss is then summed over
+    # targets rather than averaged, so that every branch trains as its single-target model would.
+    independent_targets: ClassVar[bool] = False
 
     def __init__(self, settings):
         super().__init__(settings)
@@ -67,17 +70,25 @@ class KerasFamily(Family):
     def fit(self, windows, frame) -> FitResult:
         import keras
 
+        from pipeline.families.layers import ColumnMAE
+
         keras.utils.set_random_seed(self.settings.seed)
         self.model = self.build()
+        metrics, monitor = ["mae"], "val_mae"
+        if len(self.targets) > 1:
+            # Stop on the series that is scored, not on the average with the ones that feed the rollout.
+            scored = ColumnMAE(self.targets.index(self.settings.target), name=f"{self.settings.target}_mae")
+            metrics, monitor = ["mae", scored], f"val_{self.settings.target}_mae"
         self.model.compile(
             loss=keras.losses.Huber(),
+            loss_weights=float(len(self.targets)) if self.independent_targets else None,
             optimizer=keras.optimizers.SGD(learning_rate=self.learning_rate, momentum=MOMENTUM),
-            metrics=["mae"],
+            metrics=metrics,
             jit_compile=self.settings.jit_compile,
             steps_per_execution=self.settings.steps_per_execution,
         )
         stop = keras.callbacks.EarlyStopping(
-            monitor="val_mae", patience=self.settings.patience, restore_best_weights=True
+            monitor=monitor, mode="min", patience=self.settings.patience, restore_best_weights=True
         )
         history = self.model.fit(
             windows["X_fit"], self.prepare_targets(windows["y_fit"]),
@@ -135,7 +146,7 @@ class KerasFamily(Family):
                 "learning_rate": self.learning_rate, "seq_length": self.seq_length,
                 "epochs_max": self.settings.epochs, "patience": self.settings.patience,
                 "batch_size": self.settings.batch_size, "optimizer": f"SGD(momentum={MOMENTUM})",
-                "loss": "huber"}
+                "loss": "huber, summed over targets" if self.independent_targets else "huber"}
 
     def _save_state(self, directory: Path) -> None:
         self.model.save(directory / MODEL_FILE)

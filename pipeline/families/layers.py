@@ -1,4 +1,4 @@
-"""Custom Keras layers, registered so that saved models load without custom_objects."""
+"""Custom Keras layers and metrics, registered so that saved models load without custom_objects."""
 
 import keras
 
@@ -29,3 +29,27 @@ class LNSimpleRNNCell(keras.layers.Layer):
     def get_config(self):
         return {**super().get_config(), "units": self.units,
                 "activation": keras.activations.serialize(self.activation)}
+
+
+@keras.saving.register_keras_serializable(package="ridership")
+class ColumnMAE(keras.metrics.MeanMetricWrapper):
+    """The MAE of one output column, for models that predict several series but are scored on one."""
+
+    def __init__(self, column, name="column_mae", dtype=None):
+        super().__init__(self.column_errors, name=name, dtype=dtype)
+        self.column = column
+
+    def column_errors(self, y_true, y_pred):
+        return keras.ops.abs(y_true[..., self.column] - y_pred[..., self.column])
+
+    def get_config(self):
+        return {"column": self.column, "name": self.name, "dtype": self.dtype}
+
+
+@keras.saving.register_keras_serializable(package="ridership")
+class GatedActivationUnit(keras.layers.Layer):
+    """WaveNet's gate: tanh of the first half of the channels times the sigmoid of the second half."""
+
+    def call(self, inputs):
+        filters, gate = keras.ops.split(inputs, 2, axis=-1)
+        return keras.ops.tanh(filters) * keras.ops.sigmoid(gate)
