@@ -107,7 +107,7 @@ def forecast_call(settings) -> dict:
     started = time.perf_counter()
     model = mlflow.pyfunc.load_model(f"models:/{settings.registered_model}/{champion.version}")
     loaded = time.perf_counter()
-    history = steps._last_good_frame(settings)
+    history = steps.last_good_frame(settings)
     model.predict(model_input(history))
     done = time.perf_counter()
     return {"family": champion.tags.get(tracking.FAMILY_TAG), "load": loaded - started, "predict": done - loaded}

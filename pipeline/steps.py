@@ -155,7 +155,7 @@ def promote_best(settings: Settings, manifest_uri: str, parent_run_id: str, run_
     return decision
 
 
-def _last_good_frame(settings: Settings) -> pd.DataFrame:
+def last_good_frame(settings: Settings) -> pd.DataFrame:
     """The last validated data: forecasting keeps working when tonight's data is bad."""
     return load_clean(latest_clean(settings)["clean_uri"])
 
@@ -163,10 +163,10 @@ def _last_good_frame(settings: Settings) -> pd.DataFrame:
 def forecast_next(settings: Settings) -> dict[str, Any]:
     from pipeline import forecasting
 
-    return forecasting.forecast(settings, _last_good_frame(settings))
+    return forecasting.forecast(settings, last_good_frame(settings))
 
 
 def score_realized(settings: Settings) -> dict[str, Any]:
     from pipeline import monitoring
 
-    return monitoring.realized_accuracy(settings, _last_good_frame(settings))
+    return monitoring.realized_accuracy(settings, last_good_frame(settings))

@@ -14,6 +14,7 @@ cd "$(dirname "$0")/.."
 ROOT=$PWD
 BIN=$ROOT/.venv/bin
 export PATH=$BIN:$PATH
+source "$ROOT/scripts/lib.sh"
 
 E2E_HOME=${E2E_HOME:-$(mktemp -d /tmp/ridership-celery-XXXXXX)}
 PG_PORT=${E2E_PG_PORT:-5433}
@@ -22,7 +23,6 @@ MLFLOW_PORT=${E2E_MLFLOW_PORT:-5001}
 AIRFLOW_PORT=${E2E_AIRFLOW_PORT:-8081}
 LOG=$E2E_HOME/logs
 mkdir -p "$LOG"
-say() { printf '\n== [%s] %s\n' "$(date -u +%H:%M:%S)" "$*"; }
 
 # -- system services ------------------------------------------------------------------------
 pg_bin() { ls -d /usr/lib/postgresql/*/bin 2>/dev/null | sort -V | tail -1; }
@@ -108,15 +108,11 @@ setsid airflow dag-processor > "$LOG/dag-processor.log" 2>&1 & PIDS+=($!)
 setsid airflow triggerer > "$LOG/triggerer.log" 2>&1 & PIDS+=($!)
 declare -A WORKER_PID
 for n in 1 2; do
-  RIDERSHIP_WORKER_NAME=worker-$n setsid airflow celery worker --celery-hostname "worker-$n@%h" --concurrency 1 \
+  RIDERSHIP_WORKER_NAME=worker-$n setsid airflow celery worker --celery-hostname "worker-$n@%h" \
     > "$LOG/worker-$n.log" 2>&1 & PIDS+=($!)
   WORKER_PID[$n]=$!
 done
 
-wait_for() {  # url what seconds
-  for _ in $(seq "$3"); do curl -sf "$1" > /dev/null 2>&1 && return 0; sleep 1; done
-  echo "$2 did not come up at $1; last log lines:" >&2; tail -30 "$LOG/$2.log" >&2; return 1
-}
 wait_for "http://127.0.0.1:$MLFLOW_PORT/health" mlflow 120
 wait_for "http://127.0.0.1:$AIRFLOW_PORT/api/v2/monitor/health" api-server 180
 for n in 1 2; do

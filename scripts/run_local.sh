@@ -17,6 +17,7 @@ export RIDERSHIP_TRAINING_SCHEDULE=${RIDERSHIP_TRAINING_SCHEDULE:-none}
 export RIDERSHIP_FORECAST_SCHEDULE=${RIDERSHIP_FORECAST_SCHEDULE:-none}
 
 export AIRFLOW_HOME=$RIDERSHIP_HOME/airflow AIRFLOW_PORT=$PORT
+source "$ROOT/scripts/lib.sh"
 source "$ROOT/scripts/airflow_local_env.sh"
 export AIRFLOW__CORE__EXECUTOR=LocalExecutor
 # One training per core: more would only make each slower.
@@ -34,8 +35,6 @@ stop_all() {
 }
 trap stop_all EXIT INT TERM
 
-say() { printf '\n== %s\n' "$*"; }
-
 say "Airflow metadata database ($AIRFLOW_HOME/airflow.db)"
 airflow db migrate > "$LOG/db-migrate.log" 2>&1 || { tail -20 "$LOG/db-migrate.log"; exit 1; }
 airflow dags reserialize > "$LOG/reserialize.log" 2>&1 || { tail -20 "$LOG/reserialize.log"; exit 1; }
@@ -44,11 +43,7 @@ say "Starting api-server (http://127.0.0.1:$PORT), scheduler and dag-processor; 
 setsid airflow api-server --host 127.0.0.1 --port "$PORT" > "$LOG/api-server.log" 2>&1 & PIDS+=($!)
 setsid airflow scheduler > "$LOG/scheduler.log" 2>&1 & PIDS+=($!)
 setsid airflow dag-processor > "$LOG/dag-processor.log" 2>&1 & PIDS+=($!)
-for _ in $(seq 120); do
-  curl -sf "http://127.0.0.1:$PORT/api/v2/monitor/health" > /dev/null 2>&1 && break
-  sleep 1
-done
-curl -sf "http://127.0.0.1:$PORT/api/v2/monitor/health" > /dev/null || { tail -30 "$LOG/api-server.log"; exit 1; }
+wait_for "http://127.0.0.1:$PORT/api/v2/monitor/health" api-server 120 || exit 1
 
 if [ "${1:-}" = "--ui" ]; then
   say "Airflow UI: http://127.0.0.1:$PORT (user and password: $AIRFLOW__CORE__SIMPLE_AUTH_MANAGER_USERS, i.e. user:role; password in $AIRFLOW_HOME/simple_auth_manager_passwords.json.generated). Ctrl-C stops."

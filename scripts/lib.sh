@@ -1,0 +1,7 @@
+# Sourced by run_local.sh and e2e_celery.sh: how they report progress and wait for services.
+say() { printf '\n== [%s] %s\n' "$(date -u +%H:%M:%S)" "$*"; }
+
+wait_for() {  # url name seconds: until the url answers, or fail showing the end of $LOG/<name>.log
+  for _ in $(seq "$3"); do curl -sf "$1" > /dev/null 2>&1 && return 0; sleep 1; done
+  echo "$2 did not come up at $1; last log lines:" >&2; tail -30 "$LOG/$2.log" >&2; return 1
+}
