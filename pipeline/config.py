@@ -23,11 +23,11 @@ from typing import Any, get_args, get_origin
 
 PROJECT_ROOT = Path(__file__).resolve().parent.parent
 # Every family, slowest first: mapped trainings start in this order, so the longest ones never
-# start last and leave one core idle while they finish (measured: bench/results/leaderboard-*.md).
+# start last and leave one core idle while they finish (measured: bench/results/leaderboard.md).
 DEFAULT_FAMILIES = (
-    "wavenet_gated", "gru_calendar", "lstm", "gru", "conv_gru", "ln_rnn", "multitask_rnn",
-    "ahead_rnn_calendar", "multivariate_rnn", "wavenet", "simple_rnn_1", "ahead_rnn", "seq2seq_rnn",
-    "deep_rnn", "linear", "simple_rnn", "sarima", "naive",
+    "wavenet", "gru_calendar", "conv_gru", "gru", "lstm", "wavenet_gated", "ahead_rnn_calendar",
+    "multitask_rnn", "simple_rnn_1", "linear", "ln_rnn", "ahead_rnn", "seq2seq_rnn", "deep_rnn",
+    "multivariate_rnn", "simple_rnn", "sarima", "naive",
 )
 ENV_PREFIX = "RIDERSHIP_"
 

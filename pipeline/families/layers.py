@@ -48,7 +48,10 @@ class ColumnMAE(keras.metrics.MeanMetricWrapper):
 
 @keras.saving.register_keras_serializable(package="ridership")
 class GatedActivationUnit(keras.layers.Layer):
-    """WaveNet's gate: tanh of the first half of the channels times the sigmoid of the second half."""
+    """WaveNet's gate: tanh of the first half of the channels times the sigmoid of the second half.
+
+    The chapter's notebook applies its tanh twice; this is the paper's unit, tanh once.
+    """
 
     def call(self, inputs):
         filters, gate = keras.ops.split(inputs, 2, axis=-1)
