@@ -33,7 +33,8 @@ CHAPTER = {
 CHAPTER_NOTE = {"ahead_rnn": "mean of 14", "seq2seq_rnn": "h=1; h=14: 34,322"}
 
 
-def train_one(name: str, overrides: dict) -> dict:
+def train_one(name: str, overrides: dict, make_family=None) -> dict:
+    """Train family `name` (built by make_family(name, settings) if given) and score it."""
     os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "3")
     from pipeline import data, families, runtime, windows
     from pipeline.config import Settings
@@ -42,7 +43,7 @@ def train_one(name: str, overrides: dict) -> dict:
     settings = Settings(**overrides)
     runtime.configure(settings)
     frame = data.clean(data.parse_raw(data.read_source(settings.data_uri), settings.data_uri))
-    family = families.create(name, settings)
+    family = (make_family or families.create)(name, settings)
     spec = family.window_spec()
     arrays = windows.build_split_windows(frame, spec, settings) if spec else None
     started = time.perf_counter()

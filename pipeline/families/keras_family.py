@@ -82,7 +82,7 @@ class KerasFamily(Family):
         self.model.compile(
             loss=keras.losses.Huber(),
             loss_weights=float(len(self.targets)) if self.independent_targets else None,
-            optimizer=keras.optimizers.SGD(learning_rate=self.learning_rate, momentum=MOMENTUM),
+            optimizer=self.optimizer(),
             metrics=metrics,
             jit_compile=self.settings.jit_compile,
             steps_per_execution=self.settings.steps_per_execution,
@@ -94,13 +94,23 @@ class KerasFamily(Family):
             windows["X_fit"], self.prepare_targets(windows["y_fit"]),
             validation_data=(windows["X_stop"], self.prepare_targets(windows["y_stop"])),
             epochs=self.settings.epochs, batch_size=self.settings.batch_size, shuffle=True,
-            callbacks=[stop, keras.callbacks.TerminateOnNaN()], verbose=0,
+            callbacks=[stop, keras.callbacks.TerminateOnNaN(), *self.extra_callbacks(monitor)], verbose=0,
         ).history
         losses = history.get("loss", [])
         if not losses or not all(math.isfinite(v) for v in losses):
             raise TrainingError(f"{self.name}: training loss became non-finite (NaN/inf) "
                                 f"after {len(losses)} epoch(s)")
         return FitResult(epochs=len(losses), history={k: [float(v) for v in vs] for k, vs in history.items()})
+
+    def optimizer(self):
+        """The chapter's optimizer (variants of the recipe override it: bench/recipe_variants.py)."""
+        import keras
+
+        return keras.optimizers.SGD(learning_rate=self.learning_rate, momentum=MOMENTUM)
+
+    def extra_callbacks(self, monitor: str) -> list:
+        """Callbacks besides early stopping on `monitor`: none in the chapter's recipe."""
+        return []
 
     def forecast(self, frame: pd.DataFrame, origins: pd.DatetimeIndex) -> np.ndarray:
         if self.model is None:

@@ -1,0 +1,75 @@
+"""Benchmark (not a test): one family trained with a variation of the chapter's recipe.
+
+    .venv/bin/python bench/recipe_variants.py FAMILY [--seed 42] [--optimizer sgd|adam]
+        [--learning-rate X] [--clipnorm X] [--plateau EPOCHS] [--epochs 500]
+        [--seq-length-factor N] [--protocol chapter|honest]
+
+Trains and scores like bench/leaderboard.py (same windows, scoring, early stopping) with the
+given changes, prints one JSON line and appends it to bench/results/recipe-variants.jsonl.
+What was tried and what it decided: bench/results/recipe-variants.md.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import sys
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parent.parent
+sys.path.insert(0, str(ROOT / "bench"))
+
+from leaderboard import train_one  # noqa: E402
+
+
+def variant(base: type, args: argparse.Namespace) -> type:
+    """`base` with the recipe changes asked for on the command line."""
+    import keras
+
+    def optimizer(self):
+        clip = {"clipnorm": args.clipnorm} if args.clipnorm else {}
+        if args.optimizer == "adam":
+            return keras.optimizers.Adam(learning_rate=self.learning_rate, **clip)
+        return keras.optimizers.SGD(learning_rate=self.learning_rate, momentum=0.9, **clip)
+
+    def extra_callbacks(self, monitor):
+        if not args.plateau:
+            return []
+        return [keras.callbacks.ReduceLROnPlateau(monitor=monitor, mode="min", factor=0.5, patience=args.plateau)]
+
+    attrs = {"optimizer": optimizer, "extra_callbacks": extra_callbacks}
+    if args.learning_rate:
+        attrs["learning_rate"] = args.learning_rate
+    if args.seq_length_factor:
+        attrs["seq_length_factor"] = args.seq_length_factor
+    return type(base.__name__, (base,), attrs)
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser()
+    parser.add_argument("family")
+    parser.add_argument("--seed", type=int, default=42)
+    parser.add_argument("--optimizer", choices=["sgd", "adam"], default="sgd")
+    parser.add_argument("--learning-rate", type=float, default=0.0, help="0: the family's own")
+    parser.add_argument("--clipnorm", type=float, default=0.0)
+    parser.add_argument("--plateau", type=int, default=0, help="halve the learning rate after N flat epochs")
+    parser.add_argument("--epochs", type=int, default=500)
+    parser.add_argument("--seq-length-factor", type=int, default=0, help="0: the family's own")
+    parser.add_argument("--protocol", choices=["chapter", "honest"], default="chapter")
+    args = parser.parse_args()
+    from pipeline import families
+
+    def make_family(name, settings):
+        return variant(families.family_class(name), args)(settings)
+
+    overrides = {"protocol": args.protocol, "epochs": args.epochs, "seed": args.seed, "tf_threads": 1}
+    result = train_one(args.family, overrides, make_family)
+    line = {"family": args.family, "variant": {k: v for k, v in vars(args).items() if k != "family"},
+            **{k: result[k] for k in ("mae_h1", "mae_mean", "epochs", "seconds")}}
+    print(json.dumps(line))
+    with open(ROOT / "bench" / "results" / "recipe-variants.jsonl", "a") as out:
+        out.write(json.dumps(line) + "\n")
+
+
+if __name__ == "__main__":
+    main()
