@@ -96,8 +96,8 @@ def main() -> None:
     overrides = {"protocol": args.protocol, "epochs": args.epochs, "tf_threads": 1}
     started = time.perf_counter()
     results = []
-    name = "leaderboard.md" if args.protocol == "chapter" else f"leaderboard-{args.protocol}.md"
-    out = ROOT / "bench" / "results" / name
+    filename = "leaderboard.md" if args.protocol == "chapter" else f"leaderboard-{args.protocol}.md"
+    out = ROOT / "bench" / "results" / filename
     out.parent.mkdir(parents=True, exist_ok=True)
     # slowest first (the default family order), so that the pool's tail is short
     order = sorted(names, key=lambda n: DEFAULT_FAMILIES.index(n) if n in DEFAULT_FAMILIES else len(DEFAULT_FAMILIES))

@@ -44,11 +44,9 @@ PIDS=()
 PGDATA=$(mktemp -d /tmp/ridership-pg-XXXXXX)
 stop_all() {
   say "Stopping everything this script started"
-  # Each service leads its own process group (setsid): this also stops what it spawned
-  # (the log servers of the scheduler and of Celery workers outlive their parent otherwise).
-  for pid in "${PIDS[@]:-}"; do [ -n "$pid" ] && { kill -- "-$pid" || kill "$pid"; } 2>/dev/null || true; done
+  stop_services
   sleep 2
-  for pid in "${PIDS[@]:-}"; do [ -n "$pid" ] && { kill -9 -- "-$pid" || kill -9 "$pid"; } 2>/dev/null || true; done
+  stop_services -9
   [ -f "$PGDATA/postmaster.pid" ] && as_pg "$PG_BIN/pg_ctl" -D "$PGDATA" -m fast stop > /dev/null 2>&1 || true
   wait 2>/dev/null || true
   cp "$PGDATA/server.log" "$LOG/postgres.log" 2>/dev/null || true

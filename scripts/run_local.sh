@@ -28,9 +28,7 @@ LOG=$RIDERSHIP_HOME/logs
 mkdir -p "$LOG"
 PIDS=()
 stop_all() {
-  # Each service leads its own process group (setsid): this also stops what it spawned
-  # (the log servers of the scheduler and of Celery workers outlive their parent otherwise).
-  for pid in "${PIDS[@]:-}"; do [ -n "$pid" ] && { kill -- "-$pid" || kill "$pid"; } 2>/dev/null || true; done
+  stop_services
   wait 2>/dev/null || true
 }
 trap stop_all EXIT INT TERM
