@@ -2,7 +2,7 @@
 
     .venv/bin/python bench/recipe_variants.py FAMILY [--seed 42] [--optimizer sgd|adam]
         [--learning-rate X] [--clipnorm X] [--plateau EPOCHS] [--epochs 500]
-        [--seq-length-factor N] [--protocol chapter|honest]
+        [--seq-length-factor N] [--protocol chapter|honest] [--window-order chapter|uniform]
 
 Trains and scores like bench/leaderboard.py (same windows, scoring, early stopping) with the
 given changes, prints one JSON line and appends it to bench/results/recipe-variants.jsonl.
@@ -56,13 +56,15 @@ def main() -> None:
     parser.add_argument("--epochs", type=int, default=500)
     parser.add_argument("--seq-length-factor", type=int, default=0, help="0: the family's own")
     parser.add_argument("--protocol", choices=["chapter", "honest"], default="chapter")
+    parser.add_argument("--window-order", choices=["chapter", "uniform"], default="chapter")
     args = parser.parse_args()
     from pipeline import families
 
     def make_family(name, settings):
         return variant(families.family_class(name), args)(settings)
 
-    overrides = {"protocol": args.protocol, "epochs": args.epochs, "seed": args.seed, "tf_threads": 1}
+    overrides = {"protocol": args.protocol, "epochs": args.epochs, "seed": args.seed, "tf_threads": 1,
+                 "window_order": args.window_order}
     result = train_one(args.family, overrides, make_family)
     line = {"family": args.family, "variant": {k: v for k, v in vars(args).items() if k != "family"},
             **{k: result[k] for k in ("mae_h1", "mae_mean", "epochs", "seconds")}}

@@ -60,6 +60,12 @@ class Settings:
     patience: int = 50
     batch_size: int = 32
     seed: int = 42
+    # Order of the training windows: "chapter" serves them as the book's tf.data pipelines do (a
+    # permutation fixed by the seed, chronological for seq2seq windows, then a shuffle buffer of
+    # 8 batches redrawn every epoch; pipeline/families/batches.py); "uniform" draws a fresh full
+    # permutation every epoch. The chapter's order trains measurably better here
+    # (bench/results/recipe-variants.md).
+    window_order: str = "chapter"
     # Threads each training process may use; 0 lets TensorFlow decide.
     tf_threads: int = 1
     # XLA-compile the train step. Keras leaves XLA off on CPU-only TensorFlow, but these small
@@ -108,6 +114,8 @@ class Settings:
         object.__setattr__(self, "home", home)
         if self.protocol not in ("honest", "chapter"):
             raise ValueError(f"protocol must be 'honest' or 'chapter', got {self.protocol!r}")
+        if self.window_order not in ("chapter", "uniform"):
+            raise ValueError(f"window_order must be 'chapter' or 'uniform', got {self.window_order!r}")
         if self.horizon < 1 or self.seq_length < 1:
             raise ValueError("horizon and seq_length must be positive")
 

@@ -91,9 +91,9 @@ class KerasFamily(Family):
             monitor=monitor, mode="min", patience=self.settings.patience, restore_best_weights=True
         )
         history = self.model.fit(
-            windows["X_fit"], self.prepare_targets(windows["y_fit"]),
+            **self._training_batches(windows["X_fit"], self.prepare_targets(windows["y_fit"])),
             validation_data=(windows["X_stop"], self.prepare_targets(windows["y_stop"])),
-            epochs=self.settings.epochs, batch_size=self.settings.batch_size, shuffle=True,
+            epochs=self.settings.epochs,
             callbacks=[stop, keras.callbacks.TerminateOnNaN(), *self.extra_callbacks(monitor)], verbose=0,
         ).history
         losses = history.get("loss", [])
@@ -101,6 +101,16 @@ class KerasFamily(Family):
             raise TrainingError(f"{self.name}: training loss became non-finite (NaN/inf) "
                                 f"after {len(losses)} epoch(s)")
         return FitResult(epochs=len(losses), history={k: [float(v) for v in vs] for k, vs in history.items()})
+
+    def _training_batches(self, X: np.ndarray, y: np.ndarray) -> dict:
+        """fit()'s data arguments for the configured window order (see pipeline/families/batches.py)."""
+        if self.settings.window_order == "uniform":
+            return {"x": X, "y": y, "batch_size": self.settings.batch_size, "shuffle": True}
+        from pipeline.families.batches import ChapterBatches
+
+        batches = ChapterBatches(X, y, self.settings.batch_size, self.settings.seed,
+                                 chronological=self.mode == "seq2seq")
+        return {"x": batches, "shuffle": False}
 
     def optimizer(self):
         """The chapter's optimizer (variants of the recipe override it: bench/recipe_variants.py)."""
