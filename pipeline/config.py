@@ -25,7 +25,8 @@ PROJECT_ROOT = Path(__file__).resolve().parent.parent
 # Every family, slowest first: mapped trainings start in this order, so the longest ones never
 # start last and leave one core idle while they finish (measured: bench/results/leaderboard.md).
 DEFAULT_FAMILIES = (
-    "wavenet", "gru_calendar", "conv_gru", "gru", "lstm", "wavenet_gated", "ahead_rnn_calendar",
+    "wavenet", "gru_calendar", "conv_gru", "gru", "lstm", "multivariate_ensemble", "wavenet_gated",
+    "ahead_rnn_calendar",
     "multitask_rnn", "simple_rnn_1", "linear", "ln_rnn", "ahead_rnn", "seq2seq_rnn", "deep_rnn",
     "multivariate_rnn", "simple_rnn", "sarima", "naive",
 )

@@ -4,6 +4,7 @@ import pytest
 
 from pipeline import families
 from pipeline.config import Settings
+from pipeline.families.ensemble import SeedEnsemble
 from pipeline.families.keras_family import KerasFamily
 from pipeline.scoring import evaluate, scoring_origins
 from pipeline.windows import build_split_windows
@@ -21,14 +22,14 @@ def test_sarima_reproduces_the_chapter(frame):
     assert forecasts.shape == (105, 14) and np.isfinite(forecasts).all()
 
 
-KERAS_FAMILIES = [n for n in families.FAMILIES if n not in ("naive", "sarima")]
+KERAS_FAMILIES = [n for n in families.FAMILIES if issubclass(families.family_class(n), KerasFamily)]
 
 
 def test_every_chapter_family_is_registered():
     assert set(families.FAMILIES) == {
         "naive", "sarima", "linear", "simple_rnn_1", "simple_rnn", "deep_rnn", "multivariate_rnn",
         "multitask_rnn", "ahead_rnn", "seq2seq_rnn", "ln_rnn", "lstm", "gru", "conv_gru", "wavenet",
-        "wavenet_gated", "ahead_rnn_calendar", "gru_calendar"}
+        "wavenet_gated", "ahead_rnn_calendar", "gru_calendar", "multivariate_ensemble"}
 
 
 @pytest.mark.parametrize("name", KERAS_FAMILIES)
@@ -106,3 +107,25 @@ def test_multivariate_rnn_is_the_chapter_model_with_a_twin_for_bus(frame):
     # The rail forecast does not depend on the bus branch: no shared weights.
     np.testing.assert_array_equal(after[:, 1], before[:, 1])
     assert not np.allclose(after[:, 0], before[:, 0])
+
+
+def test_seed_ensemble_forecasts_the_average_of_its_members(frame, tmp_path, monkeypatch):
+    assert families.family_class("multivariate_ensemble").size == 5
+    monkeypatch.setattr(SeedEnsemble, "size", 2)  # fewer members, same behaviour, less time
+    s = Settings(epochs=2, train_months=6, seed=7)
+    ensemble = families.create("multivariate_ensemble", s)
+    assert ensemble.window_spec() == families.create("multivariate_rnn", s).window_spec()
+    result = ensemble.fit(build_split_windows(frame, ensemble.window_spec(), s), frame)
+    assert [m.name for m in ensemble.members] == ["multivariate_rnn"] * 2
+    assert [m.settings.seed for m in ensemble.members] == [7, 8]
+    assert result.epochs == 4 and len(result.history["seed8_val_rail_mae"]) == 2
+    _, forecasts = evaluate(ensemble, frame, s)
+    assert forecasts.shape == (len(scoring_origins(s)), 14) and np.isfinite(forecasts).all()
+    origins = pd.date_range("2019-05-01", "2019-05-10")
+    each = np.stack([m.forecast(frame, origins) for m in ensemble.members])
+    assert not np.allclose(each[0], each[1])  # the seeds did draw different networks
+    np.testing.assert_allclose(ensemble.forecast(frame, origins), each.mean(axis=0), rtol=1e-6)
+    ensemble.save(tmp_path / "m")
+    loaded = families.load(tmp_path / "m")
+    assert [m.settings.seed for m in loaded.members] == [7, 8]
+    np.testing.assert_array_equal(loaded.forecast(frame, origins), ensemble.forecast(frame, origins))

@@ -7,12 +7,14 @@ import pytest
 
 from pipeline import families
 from pipeline.config import Settings
+from pipeline.families.ensemble import SeedEnsemble
 from pipeline.serving import log_family_model, model_input
 from pipeline.windows import build_split_windows
 
 
-@pytest.mark.parametrize("name", ["ln_rnn", "wavenet_gated", "sarima"])
-def test_pyfunc_round_trip_gives_identical_forecasts(name, frame, tmp_path):
+@pytest.mark.parametrize("name", ["ln_rnn", "wavenet_gated", "sarima", "multivariate_ensemble"])
+def test_pyfunc_round_trip_gives_identical_forecasts(name, frame, tmp_path, monkeypatch):
+    monkeypatch.setattr(SeedEnsemble, "size", 2)  # two members show that each is stored and reloaded
     s = Settings(epochs=2, train_months=6, home=tmp_path)
     family = families.create(name, s)
     spec = family.window_spec()
