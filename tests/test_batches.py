@@ -15,7 +15,7 @@ def test_shuffle_buffer_permutes_only_within_reach_of_the_buffer():
     # Element p enters the buffer after p - 255 elements have left it: it cannot come out before.
     assert (position >= stream - 255).all()
     assert (position != stream).mean() > 0.9
-    assert position.min() == 0 and np.abs(position - stream).max() > 255  # it can stay long in the buffer
+    assert (position - stream).max() > 255  # and it can stay in the buffer for long
 
 
 def test_a_buffer_of_one_keeps_the_order():

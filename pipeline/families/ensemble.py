@@ -3,7 +3,8 @@
 Which seed a small network draws decides much of its score here: multivariate_rnn's day-ahead
 MAE spans 22,332..24,748 over seeds 42, 1, 2, 3, 4, its 14-day mean 27,680..30,910. The average of
 the five forecasts (23,039 and 28,387) beats four of the five members on both, and is a better
-model to promote than whichever seed happened to be drawn (bench/results/recipe-variants.md).
+model to promote than whichever seed happened to be drawn (bench/results/recipe-variants.md;
+with seeds 42..46, as registered here: 22,924 and 28,054 in bench/results/leaderboard.md).
 """
 
 from __future__ import annotations
