@@ -129,3 +129,12 @@ def test_seed_ensemble_forecasts_the_average_of_its_members(frame, tmp_path, mon
     loaded = families.load(tmp_path / "m")
     assert [m.settings.seed for m in loaded.members] == [7, 8]
     np.testing.assert_array_equal(loaded.forecast(frame, origins), ensemble.forecast(frame, origins))
+
+
+def test_the_window_order_is_logged_with_the_family(monkeypatch):
+    # It changes what is trained (bench/results/recipe-variants.md): runs must say which one.
+    assert families.create("gru", Settings()).params()["window_order"] == "chapter"
+    monkeypatch.setenv("RIDERSHIP_WINDOW_ORDER", "uniform")
+    assert families.create("gru", Settings.from_env()).params()["window_order"] == "uniform"
+    ensemble = families.create("multivariate_ensemble", Settings(window_order="uniform"))
+    assert ensemble.params()["member_window_order"] == "uniform"

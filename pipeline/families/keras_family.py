@@ -165,7 +165,8 @@ class KerasFamily(Family):
                 "targets": list(self.targets), "mode": self.mode,
                 "learning_rate": self.learning_rate, "seq_length": self.seq_length,
                 "epochs_max": self.settings.epochs, "patience": self.settings.patience,
-                "batch_size": self.settings.batch_size, "optimizer": f"SGD(momentum={MOMENTUM})",
+                "batch_size": self.settings.batch_size, "window_order": self.settings.window_order,
+                "optimizer": f"SGD(momentum={MOMENTUM})",
                 "loss": "huber, summed over targets" if self.independent_targets else "huber"}
 
     def _save_state(self, directory: Path) -> None:
