@@ -3,6 +3,7 @@
     .venv/bin/python bench/recipe_variants.py FAMILY [--seed 42] [--optimizer sgd|adam]
         [--learning-rate X] [--clipnorm X] [--plateau EPOCHS] [--epochs 500]
         [--seq-length-factor N] [--protocol chapter|honest] [--window-order chapter|uniform]
+        [--huber-delta RIDERS] [--loss huber|mae]
 
 Trains and scores like bench/leaderboard.py (same windows, scoring, early stopping) with the
 given changes, prints one JSON line and appends it to bench/results/recipe-variants.jsonl.
@@ -38,6 +39,10 @@ def variant(base: type, args: argparse.Namespace) -> type:
         return [keras.callbacks.ReduceLROnPlateau(monitor=monitor, mode="min", factor=0.5, patience=args.plateau)]
 
     attrs = {"optimizer": optimizer, "extra_callbacks": extra_callbacks}
+    if args.loss == "mae":
+        attrs["loss"] = lambda self: keras.losses.MeanAbsoluteError()
+    if args.huber_delta:
+        attrs["robust_loss"] = True
     if args.learning_rate:
         attrs["learning_rate"] = args.learning_rate
     if args.seq_length_factor:
@@ -54,6 +59,8 @@ def main() -> None:
     parser.add_argument("--clipnorm", type=float, default=0.0)
     parser.add_argument("--plateau", type=int, default=0, help="halve the learning rate after N flat epochs")
     parser.add_argument("--epochs", type=int, default=500)
+    parser.add_argument("--huber-delta", type=float, default=0.0, help="Huber's threshold in riders; 0: the family's own")
+    parser.add_argument("--loss", choices=["huber", "mae"], default="huber")
     parser.add_argument("--seq-length-factor", type=int, default=0, help="0: the family's own")
     parser.add_argument("--protocol", choices=["chapter", "honest"], default="chapter")
     parser.add_argument("--window-order", choices=["chapter", "uniform"], default="chapter")
@@ -64,7 +71,7 @@ def main() -> None:
         return variant(families.family_class(name), args)(settings)
 
     overrides = {"protocol": args.protocol, "epochs": args.epochs, "seed": args.seed, "tf_threads": 1,
-                 "window_order": args.window_order}
+                 "window_order": args.window_order, **({"robust_huber_delta": args.huber_delta} if args.huber_delta else {})}
     result = train_one(args.family, overrides, make_family)
     line = {"family": args.family, "variant": {k: v for k, v in vars(args).items() if k != "family"},
             **{k: result[k] for k in ("mae_h1", "mae_mean", "epochs", "seconds")}}

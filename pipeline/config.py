@@ -27,8 +27,8 @@ PROJECT_ROOT = Path(__file__).resolve().parent.parent
 DEFAULT_FAMILIES = (
     "wavenet", "gru_calendar", "conv_gru", "gru", "lstm", "multivariate_ensemble", "wavenet_gated",
     "ahead_rnn_calendar",
-    "multitask_rnn", "simple_rnn_1", "linear", "ln_rnn", "ahead_rnn", "seq2seq_rnn", "deep_rnn",
-    "multivariate_rnn", "simple_rnn", "sarima", "naive",
+    "multitask_rnn", "simple_rnn_1", "multivariate_robust", "linear", "ln_rnn", "ahead_rnn", "seq2seq_rnn",
+    "deep_rnn", "multivariate_rnn", "simple_rnn", "sarima", "naive",
 )
 ENV_PREFIX = "RIDERSHIP_"
 
@@ -67,6 +67,11 @@ class Settings:
     # permutation every epoch. The chapter's order trains measurably better here
     # (bench/results/recipe-variants.md).
     window_order: str = "chapter"
+    # Huber's threshold (riders) for the families that train on a robust loss (beyond the
+    # chapter). The chapter's Huber() on counts in millions puts it at 1,000,000 riders, above
+    # every error, so it trains on squared error; at 20,000 (near a typical day-ahead error) the
+    # loss stops chasing days like a parade Saturday (bench/results/recipe-variants.md).
+    robust_huber_delta: float = 20_000
     # Threads each training process may use; 0 lets TensorFlow decide.
     tf_threads: int = 1
     # XLA-compile the train step. Keras leaves XLA off on CPU-only TensorFlow, but these small
@@ -117,6 +122,8 @@ class Settings:
             raise ValueError(f"protocol must be 'honest' or 'chapter', got {self.protocol!r}")
         if self.window_order not in ("chapter", "uniform"):
             raise ValueError(f"window_order must be 'chapter' or 'uniform', got {self.window_order!r}")
+        if self.robust_huber_delta <= 0:
+            raise ValueError(f"robust_huber_delta must be positive (riders), got {self.robust_huber_delta!r}")
         if self.horizon < 1 or self.seq_length < 1:
             raise ValueError("horizon and seq_length must be positive")
 

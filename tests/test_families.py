@@ -29,7 +29,7 @@ def test_every_chapter_family_is_registered():
     assert set(families.FAMILIES) == {
         "naive", "sarima", "linear", "simple_rnn_1", "simple_rnn", "deep_rnn", "multivariate_rnn",
         "multitask_rnn", "ahead_rnn", "seq2seq_rnn", "ln_rnn", "lstm", "gru", "conv_gru", "wavenet",
-        "wavenet_gated", "ahead_rnn_calendar", "gru_calendar", "multivariate_ensemble"}
+        "wavenet_gated", "ahead_rnn_calendar", "gru_calendar", "multivariate_robust", "multivariate_ensemble"}
 
 
 @pytest.mark.parametrize("name", KERAS_FAMILIES)
@@ -114,9 +114,10 @@ def test_seed_ensemble_forecasts_the_average_of_its_members(frame, tmp_path, mon
     monkeypatch.setattr(SeedEnsemble, "size", 2)  # fewer members, same behaviour, less time
     s = Settings(epochs=2, train_months=6, seed=7)
     ensemble = families.create("multivariate_ensemble", s)
-    assert ensemble.window_spec() == families.create("multivariate_rnn", s).window_spec()
+    assert ensemble.window_spec() == families.create("multivariate_robust", s).window_spec()
     result = ensemble.fit(build_split_windows(frame, ensemble.window_spec(), s), frame)
-    assert [m.name for m in ensemble.members] == ["multivariate_rnn"] * 2
+    assert [m.name for m in ensemble.members] == ["multivariate_robust"] * 2
+    assert [huber_threshold(m.model.loss) for m in ensemble.members] == [pytest.approx(0.02)] * 2
     assert [m.settings.seed for m in ensemble.members] == [7, 8]
     assert result.epochs == 4 and len(result.history["seed8_val_rail_mae"]) == 2
     _, forecasts = evaluate(ensemble, frame, s)
@@ -138,3 +139,23 @@ def test_the_window_order_is_logged_with_the_family(monkeypatch):
     assert families.create("gru", Settings.from_env()).params()["window_order"] == "uniform"
     ensemble = families.create("multivariate_ensemble", Settings(window_order="uniform"))
     assert ensemble.params()["member_window_order"] == "uniform"
+
+
+def huber_threshold(loss) -> float:
+    """Huber's delta, read off its slope beyond the threshold (Keras' get_config omits it)."""
+    far = [float(loss(np.zeros((1, 1)), np.full((1, 1), error))) for error in (5.0, 6.0)]
+    return far[1] - far[0]
+
+
+def test_robust_families_train_on_huber_with_its_threshold_in_riders(monkeypatch):
+    # The chapter's Huber() on counts in millions is squared error for every error seen here.
+    chapter, robust = families.create("multivariate_rnn", Settings()), families.create("multivariate_robust", Settings())
+    assert huber_threshold(chapter.loss()) == pytest.approx(1.0) and chapter.params()["huber_delta_riders"] == 1_000_000
+    assert huber_threshold(robust.loss()) == pytest.approx(0.02) and robust.params()["huber_delta_riders"] == 20_000
+    monkeypatch.setenv("RIDERSHIP_ROBUST_HUBER_DELTA", "10000")
+    settings = Settings.from_env()
+    assert huber_threshold(families.create("multivariate_robust", settings).loss()) == pytest.approx(0.01)
+    assert families.create("multivariate_ensemble", settings).params()["member_huber_delta_riders"] == 10_000
+    assert huber_threshold(families.create("gru", settings).loss()) == pytest.approx(1.0)  # the chapter's families keep theirs
+    with pytest.raises(ValueError, match="robust_huber_delta"):
+        Settings(robust_huber_delta=0)

@@ -31,6 +31,7 @@ FAMILIES: dict[str, str] = {
     # beyond the chapter
     "ahead_rnn_calendar": "pipeline.families.ahead_rnn:AheadRnnCalendar",
     "gru_calendar": "pipeline.families.seq2seq:GruCalendar",
+    "multivariate_robust": "pipeline.families.multivariate_rnn:RobustMultivariateRnn",
     "multivariate_ensemble": "pipeline.families.ensemble:MultivariateEnsemble",
 }
 

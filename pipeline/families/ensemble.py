@@ -1,10 +1,10 @@
 """Beyond the chapter: one family trained with several seeds, forecasting their average.
 
-Which seed a small network draws decides much of its score here: multivariate_rnn's day-ahead
-MAE spans 22,332..24,748 over seeds 42, 1, 2, 3, 4, its 14-day mean 27,680..30,910. The average of
-the five forecasts (23,039 and 28,387) beats four of the five members on both, and is a better
-model to promote than whichever seed happened to be drawn (bench/results/recipe-variants.md;
-with seeds 42..46, as registered here: 22,924 and 28,054 in bench/results/leaderboard.md).
+Which seed a small network draws decides much of its score here: multivariate_robust's day-ahead
+MAE spans 21,882..22,772 over seeds 42, 1, 2, 3, 4, its 14-day mean 27,277..28,949
+(multivariate_rnn's: 22,332..24,748 and 27,680..30,910). The average of the forecasts is a better
+model to promote than whichever seed happened to be drawn: with seeds 42..46, as registered here,
+21,294 and 26,627 (bench/results/recipe-variants.md, bench/results/leaderboard.md).
 """
 
 from __future__ import annotations
@@ -72,4 +72,4 @@ class SeedEnsemble(Family):
 
 class MultivariateEnsemble(SeedEnsemble):
     name = "multivariate_ensemble"
-    member = "multivariate_rnn"
+    member = "multivariate_robust"

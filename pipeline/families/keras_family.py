@@ -38,6 +38,8 @@ class KerasFamily(Family):
     # Each target has its own branch in `build` (no shared weights): the loss is then summed over
     # targets rather than averaged, so that every branch trains as its single-target model would.
     independent_targets: ClassVar[bool] = False
+    # Beyond the chapter: Huber with its threshold at Settings.robust_huber_delta riders.
+    robust_loss: ClassVar[bool] = False
 
     def __init__(self, settings):
         super().__init__(settings)
@@ -80,7 +82,7 @@ class KerasFamily(Family):
             scored = ColumnMAE(self.targets.index(self.settings.target), name=f"{self.settings.target}_mae")
             metrics, monitor = ["mae", scored], f"val_{self.settings.target}_mae"
         self.model.compile(
-            loss=keras.losses.Huber(),
+            loss=self.loss(),
             loss_weights=float(len(self.targets)) if self.independent_targets else None,
             optimizer=self.optimizer(),
             metrics=metrics,
@@ -111,6 +113,16 @@ class KerasFamily(Family):
         batches = ChapterBatches(X, y, self.settings.batch_size, self.settings.seed,
                                  chronological=self.mode == "seq2seq")
         return {"x": batches, "shuffle": False}
+
+    @property
+    def huber_delta_riders(self) -> float:
+        """The chapter's threshold is Keras' default, 1.0 in scaled units."""
+        return self.settings.robust_huber_delta if self.robust_loss else self.settings.scale
+
+    def loss(self):
+        import keras
+
+        return keras.losses.Huber(delta=self.huber_delta_riders / self.settings.scale)
 
     def optimizer(self):
         """The chapter's optimizer (variants of the recipe override it: bench/recipe_variants.py)."""
@@ -167,7 +179,8 @@ class KerasFamily(Family):
                 "epochs_max": self.settings.epochs, "patience": self.settings.patience,
                 "batch_size": self.settings.batch_size, "window_order": self.settings.window_order,
                 "optimizer": f"SGD(momentum={MOMENTUM})",
-                "loss": "huber, summed over targets" if self.independent_targets else "huber"}
+                "loss": "huber" + (", summed over targets" if self.independent_targets else ""),
+                "huber_delta_riders": self.huber_delta_riders}
 
     def _save_state(self, directory: Path) -> None:
         self.model.save(directory / MODEL_FILE)
