@@ -59,6 +59,7 @@ def train_one(name: str, overrides: dict, make_family=None) -> dict:
 def render(results: list[dict], protocol: str, wall: float, workers: int, window_order: str) -> str:
     from pipeline.config import Settings
 
+    defaults = Settings()
     machine = f"{platform.machine()}, {os.cpu_count()} cores, {platform.python_version()}"
     lines = [
         f"# Leaderboard — protocol `{protocol}`",
@@ -69,8 +70,8 @@ def render(results: list[dict], protocol: str, wall: float, workers: int, window
         "(rolling origins). Keras families: SGD(momentum 0.9), Huber, batch 32, up to 500 epochs, early "
         "stopping on validation MAE (patience 50, best weights restored), seed 42; training windows in "
         f"the `{window_order}` order (pipeline/families/batches.py). Beyond the chapter, multivariate_robust and "
-        f"the ensemble's members train on Huber with its threshold at {Settings().robust_huber_delta:,.0f} riders "
-        "instead of 1,000,000.",
+        f"the ensemble's members train on Huber with its threshold at {defaults.robust_huber_delta:,.0f} riders "
+        f"instead of {defaults.scale:,.0f}.",
         "Protocol `chapter`: early stopping on the whole validation split 2019-01..05, as the book does "
         "(optimistic: it sees the scored days). Protocol `honest`: early stopping on 2019-01-01..02-28 only.",
         "",
