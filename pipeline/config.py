@@ -26,9 +26,9 @@ PROJECT_ROOT = Path(__file__).resolve().parent.parent
 # start last and leave one core idle while they finish (measured: bench/results/leaderboard.md).
 DEFAULT_FAMILIES = (
     "wavenet", "gru_calendar", "conv_gru", "gru", "lstm", "multivariate_ensemble", "wavenet_gated",
-    "ahead_rnn_calendar",
-    "multitask_rnn", "simple_rnn_1", "multivariate_robust", "linear", "ln_rnn", "ahead_rnn", "seq2seq_rnn",
-    "deep_rnn", "multivariate_rnn", "simple_rnn", "sarima", "naive",
+    "ahead_rnn_calendar", "multivariate_robust",
+    "multitask_rnn", "simple_rnn_1", "linear", "ln_rnn", "ahead_rnn", "seq2seq_rnn", "deep_rnn",
+    "multivariate_rnn", "simple_rnn", "sarima", "naive",
 )
 ENV_PREFIX = "RIDERSHIP_"
 
