@@ -1,9 +1,12 @@
 """Benchmark (not a test): one family trained with a variation of the chapter's recipe.
 
-    .venv/bin/python bench/recipe_variants.py FAMILY [--seed 42] [--optimizer sgd|adam]
-        [--learning-rate X] [--clipnorm X] [--plateau EPOCHS] [--epochs 500]
+    .venv/bin/python bench/recipe_variants.py FAMILY [--seed 42] [--recipe family|chapter|robust]
+        [--optimizer sgd|adam] [--learning-rate X] [--clipnorm X] [--plateau EPOCHS] [--epochs 500]
         [--seq-length-factor N] [--protocol chapter|honest] [--window-order chapter|uniform]
-        [--huber-delta RIDERS] [--loss huber|mae]
+        [--huber-delta RIDERS] [--loss huber|mae] [--dilations 1,2,4,8,1,2,4,8]
+
+The recipe (Settings.recipe) sets the optimizer, learning rate and loss; the other options change
+one of them.
 
 Trains and scores like bench/leaderboard.py (same windows, scoring, early stopping) with the
 given changes, prints one JSON line and appends it to bench/results/recipe-variants.jsonl.
@@ -29,24 +32,25 @@ def variant(base: type, args: argparse.Namespace) -> type:
 
     def optimizer(self):
         clip = {"clipnorm": args.clipnorm} if args.clipnorm else {}
-        if args.optimizer == "adam":
-            return keras.optimizers.Adam(learning_rate=self.learning_rate, **clip)
-        return keras.optimizers.SGD(learning_rate=self.learning_rate, momentum=0.9, **clip)
+        learning_rate = args.learning_rate or self.optimizer_learning_rate
+        if (args.optimizer or ("adam" if self.robust else "sgd")) == "adam":
+            return keras.optimizers.Adam(learning_rate=learning_rate, **clip)
+        return keras.optimizers.SGD(learning_rate=learning_rate, momentum=0.9, **clip)
 
     def extra_callbacks(self, monitor):
         if not args.plateau:
             return []
         return [keras.callbacks.ReduceLROnPlateau(monitor=monitor, mode="min", factor=0.5, patience=args.plateau)]
 
-    attrs = {"optimizer": optimizer, "extra_callbacks": extra_callbacks}
+    attrs = {"extra_callbacks": extra_callbacks}
+    if args.optimizer or args.clipnorm or args.learning_rate:
+        attrs["optimizer"] = optimizer
     if args.loss == "mae":
         attrs["loss"] = lambda self: keras.losses.MeanAbsoluteError()
-    if args.huber_delta:
-        attrs["robust_loss"] = True
-    if args.learning_rate:
-        attrs["learning_rate"] = args.learning_rate
     if args.seq_length_factor:
         attrs["seq_length_factor"] = args.seq_length_factor
+    if args.dilations:
+        attrs["dilations"] = tuple(int(rate) for rate in args.dilations.split(","))
     return type(base.__name__, (base,), attrs)
 
 
@@ -54,14 +58,17 @@ def main() -> None:
     parser = argparse.ArgumentParser()
     parser.add_argument("family")
     parser.add_argument("--seed", type=int, default=42)
-    parser.add_argument("--optimizer", choices=["sgd", "adam"], default="sgd")
-    parser.add_argument("--learning-rate", type=float, default=0.0, help="0: the family's own")
+    parser.add_argument("--recipe", choices=["family", "chapter", "robust"], default="family")
+    parser.add_argument("--optimizer", choices=["sgd", "adam"], default=None, help="default: the recipe's")
+    parser.add_argument("--learning-rate", type=float, default=0.0, help="0: the recipe's")
     parser.add_argument("--clipnorm", type=float, default=0.0)
     parser.add_argument("--plateau", type=int, default=0, help="halve the learning rate after N flat epochs")
     parser.add_argument("--epochs", type=int, default=500)
-    parser.add_argument("--huber-delta", type=float, default=0.0, help="Huber's threshold in riders; 0: the family's own")
+    parser.add_argument("--huber-delta", type=float, default=0.0,
+                        help="the robust recipe's Huber threshold in riders; 0: Settings' default")
     parser.add_argument("--loss", choices=["huber", "mae"], default="huber")
     parser.add_argument("--seq-length-factor", type=int, default=0, help="0: the family's own")
+    parser.add_argument("--dilations", default="", help="a WaveNet's dilation rates; empty: the family's own")
     parser.add_argument("--protocol", choices=["chapter", "honest"], default="chapter")
     parser.add_argument("--window-order", choices=["chapter", "uniform"], default="chapter")
     args = parser.parse_args()
@@ -71,7 +78,7 @@ def main() -> None:
         return variant(families.family_class(name), args)(settings)
 
     overrides = {"protocol": args.protocol, "epochs": args.epochs, "seed": args.seed, "tf_threads": 1,
-                 "window_order": args.window_order, **({"robust_huber_delta": args.huber_delta} if args.huber_delta else {})}
+                 "window_order": args.window_order, "recipe": args.recipe, **({"robust_huber_delta": args.huber_delta} if args.huber_delta else {})}
     result = train_one(args.family, overrides, make_family)
     line = {"family": args.family, "variant": {k: v for k, v in vars(args).items() if k != "family"},
             **{k: result[k] for k in ("mae_h1", "mae_mean", "epochs", "seconds")}}

@@ -67,10 +67,16 @@ class Settings:
     # permutation every epoch. The chapter's order trains measurably better here
     # (bench/results/recipe-variants.md).
     window_order: str = "chapter"
-    # Huber's threshold (riders) for the families that train on a robust loss (beyond the
-    # chapter). The chapter's Huber() on counts in millions puts it at 1,000,000 riders, above
-    # every error, so it trains on squared error; at 20,000 (near a typical day-ahead error) the
-    # loss stops chasing days like a parade Saturday (bench/results/recipe-variants.md).
+    # How the Keras families train. "chapter": SGD with momentum 0.9 at the family's learning rate
+    # from the book, on Keras' Huber(), whose threshold of 1.0 on counts in millions is 1,000,000
+    # riders, above every error: squared error, which chases days like a parade Saturday.
+    # "robust": Adam at robust_learning_rate on Huber with its threshold at robust_huber_delta
+    # riders, near a typical day-ahead error; it trains every family better here
+    # (bench/results/recipe-variants.md). "family": each family's own, the chapter's for the
+    # chapter's families; "chapter" or "robust" imposes one on every family, so that families can
+    # be compared under the same recipe (bench/leaderboard.py --recipe).
+    recipe: str = "family"
+    robust_learning_rate: float = 0.001
     robust_huber_delta: float = 20_000
     # Threads each training process may use; 0 lets TensorFlow decide.
     tf_threads: int = 1
@@ -122,6 +128,10 @@ class Settings:
             raise ValueError(f"protocol must be 'honest' or 'chapter', got {self.protocol!r}")
         if self.window_order not in ("chapter", "uniform"):
             raise ValueError(f"window_order must be 'chapter' or 'uniform', got {self.window_order!r}")
+        if self.recipe not in ("family", "chapter", "robust"):
+            raise ValueError(f"recipe must be 'family', 'chapter' or 'robust', got {self.recipe!r}")
+        if self.robust_learning_rate <= 0:
+            raise ValueError(f"robust_learning_rate must be positive, got {self.robust_learning_rate!r}")
         if self.robust_huber_delta <= 0:
             raise ValueError(f"robust_huber_delta must be positive (riders), got {self.robust_huber_delta!r}")
         if self.horizon < 1 or self.seq_length < 1:

@@ -147,15 +147,45 @@ def huber_threshold(loss) -> float:
     return far[1] - far[0]
 
 
-def test_robust_families_train_on_huber_with_its_threshold_in_riders(monkeypatch):
+def training_recipe(family) -> tuple[str, float, float]:
+    """The optimizer's class and learning rate, and the Huber threshold in scaled units."""
+    import keras
+
+    optimizer = family.optimizer()
+    return (type(optimizer).__name__, float(keras.ops.convert_to_numpy(optimizer.learning_rate)),
+            huber_threshold(family.loss()))
+
+
+def test_the_recipe_decides_optimizer_and_huber_threshold(monkeypatch):
     # The chapter's Huber() on counts in millions is squared error for every error seen here.
     chapter, robust = families.create("multivariate_rnn", Settings()), families.create("multivariate_robust", Settings())
-    assert huber_threshold(chapter.loss()) == pytest.approx(1.0) and chapter.params()["huber_delta_riders"] == 1_000_000
-    assert huber_threshold(robust.loss()) == pytest.approx(0.02) and robust.params()["huber_delta_riders"] == 20_000
+    assert training_recipe(chapter) == ("SGD", pytest.approx(0.05), pytest.approx(1.0))
+    assert chapter.optimizer().momentum == pytest.approx(0.9)
+    assert training_recipe(robust) == ("Adam", pytest.approx(0.001), pytest.approx(0.02))
+    assert {k: chapter.params()[k] for k in ("recipe", "optimizer", "learning_rate", "huber_delta_riders")} == {
+        "recipe": "chapter", "optimizer": "SGD(momentum=0.9)", "learning_rate": 0.05, "huber_delta_riders": 1_000_000}
+    assert {k: robust.params()[k] for k in ("recipe", "optimizer", "learning_rate", "huber_delta_riders")} == {
+        "recipe": "robust", "optimizer": "Adam", "learning_rate": 0.001, "huber_delta_riders": 20_000}
+    # beyond the chapter, every family trains on the robust recipe; the chapter's keep theirs
+    assert {name: families.create(name, Settings()).params()["recipe"]
+            for name in ("gru", "gru_calendar", "ahead_rnn", "ahead_rnn_calendar")} == {
+        "gru": "chapter", "gru_calendar": "robust", "ahead_rnn": "chapter", "ahead_rnn_calendar": "robust"}
+
     monkeypatch.setenv("RIDERSHIP_ROBUST_HUBER_DELTA", "10000")
+    monkeypatch.setenv("RIDERSHIP_ROBUST_LEARNING_RATE", "0.003")
     settings = Settings.from_env()
-    assert huber_threshold(families.create("multivariate_robust", settings).loss()) == pytest.approx(0.01)
+    assert training_recipe(families.create("multivariate_robust", settings)) == ("Adam", pytest.approx(0.003), pytest.approx(0.01))
     assert families.create("multivariate_ensemble", settings).params()["member_huber_delta_riders"] == 10_000
-    assert huber_threshold(families.create("gru", settings).loss()) == pytest.approx(1.0)  # the chapter's families keep theirs
-    with pytest.raises(ValueError, match="robust_huber_delta"):
-        Settings(robust_huber_delta=0)
+    assert training_recipe(families.create("gru", settings)) == ("SGD", pytest.approx(0.1), pytest.approx(1.0))
+
+    # one recipe imposed on every family, to compare families under the same recipe
+    monkeypatch.setenv("RIDERSHIP_RECIPE", "robust")
+    assert training_recipe(families.create("gru", Settings.from_env())) == ("Adam", pytest.approx(0.003), pytest.approx(0.01))
+    monkeypatch.setenv("RIDERSHIP_RECIPE", "chapter")
+    imposed = families.create("multivariate_robust", Settings.from_env())
+    assert training_recipe(imposed) == ("SGD", pytest.approx(0.05), pytest.approx(1.0))
+    assert imposed.params()["recipe"] == "chapter"
+    for bad, field in (({"recipe": "fast"}, "recipe"), ({"robust_learning_rate": 0}, "robust_learning_rate"),
+                       ({"robust_huber_delta": 0}, "robust_huber_delta")):
+        with pytest.raises(ValueError, match=field):
+            Settings(**bad)

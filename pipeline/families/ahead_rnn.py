@@ -19,7 +19,9 @@ class AheadRnn(KerasFamily):
 
 
 class AheadRnnCalendar(AheadRnn):
-    """Beyond the chapter: the direct model also reads the day types of the 14 days it forecasts."""
+    """Beyond the chapter: the direct model also reads the day types of the 14 days it forecasts,
+    and trains on the robust recipe (Settings.recipe)."""
 
     name = "ahead_rnn_calendar"
     calendar_inputs = True
+    recipe = "robust"

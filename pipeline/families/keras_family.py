@@ -38,8 +38,9 @@ class KerasFamily(Family):
     # Each target has its own branch in `build` (no shared weights): the loss is then summed over
     # targets rather than averaged, so that every branch trains as its single-target model would.
     independent_targets: ClassVar[bool] = False
-    # Beyond the chapter: Huber with its threshold at Settings.robust_huber_delta riders.
-    robust_loss: ClassVar[bool] = False
+    # What the family trains on when Settings.recipe leaves it to the family: "chapter" or
+    # "robust" (see Settings.recipe).
+    recipe: ClassVar[str] = "chapter"
 
     def __init__(self, settings):
         super().__init__(settings)
@@ -115,9 +116,21 @@ class KerasFamily(Family):
         return {"x": batches, "shuffle": False}
 
     @property
+    def training_recipe(self) -> str:
+        return self.recipe if self.settings.recipe == "family" else self.settings.recipe
+
+    @property
+    def robust(self) -> bool:
+        return self.training_recipe == "robust"
+
+    @property
     def huber_delta_riders(self) -> float:
         """The chapter's threshold is Keras' default, 1.0 in scaled units."""
-        return self.settings.robust_huber_delta if self.robust_loss else self.settings.scale
+        return self.settings.robust_huber_delta if self.robust else self.settings.scale
+
+    @property
+    def optimizer_learning_rate(self) -> float:
+        return self.settings.robust_learning_rate if self.robust else self.learning_rate
 
     def loss(self):
         import keras
@@ -125,10 +138,12 @@ class KerasFamily(Family):
         return keras.losses.Huber(delta=self.huber_delta_riders / self.settings.scale)
 
     def optimizer(self):
-        """The chapter's optimizer (variants of the recipe override it: bench/recipe_variants.py)."""
+        """The recipe's optimizer (variants of the recipe override it: bench/recipe_variants.py)."""
         import keras
 
-        return keras.optimizers.SGD(learning_rate=self.learning_rate, momentum=MOMENTUM)
+        if self.robust:
+            return keras.optimizers.Adam(learning_rate=self.optimizer_learning_rate)
+        return keras.optimizers.SGD(learning_rate=self.optimizer_learning_rate, momentum=MOMENTUM)
 
     def extra_callbacks(self, monitor: str) -> list:
         """Callbacks besides early stopping on `monitor`: none in the chapter's recipe."""
@@ -175,10 +190,11 @@ class KerasFamily(Family):
     def params(self) -> dict:
         return {"inputs": list(self.inputs), "calendar_inputs": self.calendar_inputs,
                 "targets": list(self.targets), "mode": self.mode,
-                "learning_rate": self.learning_rate, "seq_length": self.seq_length,
+                "recipe": self.training_recipe, "learning_rate": self.optimizer_learning_rate,
+                "seq_length": self.seq_length,
                 "epochs_max": self.settings.epochs, "patience": self.settings.patience,
                 "batch_size": self.settings.batch_size, "window_order": self.settings.window_order,
-                "optimizer": f"SGD(momentum={MOMENTUM})",
+                "optimizer": "Adam" if self.robust else f"SGD(momentum={MOMENTUM})",
                 "loss": "huber" + (", summed over targets" if self.independent_targets else ""),
                 "huber_delta_riders": self.huber_delta_riders}
 

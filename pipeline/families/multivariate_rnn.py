@@ -27,14 +27,10 @@ class MultivariateRnn(KerasFamily):
 
 
 class RobustMultivariateRnn(MultivariateRnn):
-    """Beyond the chapter: multivariate_rnn trained on a Huber loss that is robust at this scale.
-
-    Over seeds 42, 1, 2, 3, 4 its day-ahead MAE averages 22,220 against 23,985, its 14-day mean
-    27,865 against 29,447 (bench/results/recipe-variants.md).
-    """
+    """Beyond the chapter: multivariate_rnn trained on the robust recipe (Settings.recipe)."""
 
     name = "multivariate_robust"
-    robust_loss = True
+    recipe = "robust"
 
 
 class MultitaskRnn(KerasFamily):

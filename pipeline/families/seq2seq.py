@@ -72,7 +72,9 @@ class ConvGru(Seq2SeqFamily):
 
 
 class GruCalendar(Gru):
-    """Beyond the chapter: the GRU also reads, at every step, the day types of the next 14 days."""
+    """Beyond the chapter: the GRU also reads, at every step, the day types of the next 14 days,
+    and trains on the robust recipe (Settings.recipe)."""
 
     name = "gru_calendar"
     calendar_inputs = True
+    recipe = "robust"
