@@ -29,7 +29,8 @@ def test_every_chapter_family_is_registered():
     assert set(families.FAMILIES) == {
         "naive", "sarima", "linear", "simple_rnn_1", "simple_rnn", "deep_rnn", "multivariate_rnn",
         "multitask_rnn", "ahead_rnn", "seq2seq_rnn", "ln_rnn", "lstm", "gru", "conv_gru", "wavenet",
-        "wavenet_gated", "ahead_rnn_calendar", "gru_calendar", "multivariate_robust", "multivariate_ensemble"}
+        "wavenet_gated", "ahead_rnn_calendar", "gru_calendar", "multivariate_robust", "multivariate_ensemble",
+        "robust_ensemble"}
 
 
 @pytest.mark.parametrize("name", KERAS_FAMILIES)
@@ -119,7 +120,7 @@ def test_seed_ensemble_forecasts_the_average_of_its_members(frame, tmp_path, mon
     assert [m.name for m in ensemble.members] == ["multivariate_robust"] * 2
     assert [huber_threshold(m.model.loss) for m in ensemble.members] == [pytest.approx(0.02)] * 2
     assert [m.settings.seed for m in ensemble.members] == [7, 8]
-    assert result.epochs == 4 and len(result.history["seed8_val_rail_mae"]) == 2
+    assert result.epochs == 4 and len(result.history["multivariate_robust_seed8_val_rail_mae"]) == 2
     _, forecasts = evaluate(ensemble, frame, s)
     assert forecasts.shape == (len(scoring_origins(s)), 14) and np.isfinite(forecasts).all()
     origins = pd.date_range("2019-05-01", "2019-05-10")
@@ -130,6 +131,25 @@ def test_seed_ensemble_forecasts_the_average_of_its_members(frame, tmp_path, mon
     loaded = families.load(tmp_path / "m")
     assert [m.settings.seed for m in loaded.members] == [7, 8]
     np.testing.assert_array_equal(loaded.forecast(frame, origins), ensemble.forecast(frame, origins))
+    # saved before members.json (members/seed<N>): a champion promoted then still loads
+    (tmp_path / "m" / "members.json").unlink()
+    for member in ensemble.members:
+        seed = member.settings.seed
+        (tmp_path / "m" / "members" / f"multivariate_robust_seed{seed}").rename(tmp_path / "m" / "members" / f"seed{seed}")
+    legacy = families.load(tmp_path / "m")
+    assert [m.settings.seed for m in legacy.members] == [7, 8]
+    np.testing.assert_array_equal(legacy.forecast(frame, origins), ensemble.forecast(frame, origins))
+
+
+def test_robust_ensemble_averages_the_robust_families_at_the_configured_seed():
+    ensemble = families.create("robust_ensemble", Settings(seed=7))
+    assert ensemble.member_specs() == [("gru_calendar", 7), ("ahead_rnn_calendar", 7), ("multivariate_robust", 7)]
+    # its members read different windows: none is materialized for it, each member builds its own
+    assert ensemble.window_spec() is None
+    params = ensemble.params()
+    assert params["members"] == "gru_calendar:7,ahead_rnn_calendar:7,multivariate_robust:7"
+    assert {params[f"{name}.recipe"] for name in ("gru_calendar", "ahead_rnn_calendar", "multivariate_robust")} == {"robust"}
+    assert params["gru_calendar.calendar_inputs"] is True and params["multivariate_robust.mode"] == "rollout"
 
 
 def test_the_window_order_is_logged_with_the_family(monkeypatch):
@@ -138,7 +158,7 @@ def test_the_window_order_is_logged_with_the_family(monkeypatch):
     monkeypatch.setenv("RIDERSHIP_WINDOW_ORDER", "uniform")
     assert families.create("gru", Settings.from_env()).params()["window_order"] == "uniform"
     ensemble = families.create("multivariate_ensemble", Settings(window_order="uniform"))
-    assert ensemble.params()["member_window_order"] == "uniform"
+    assert ensemble.params()["multivariate_robust.window_order"] == "uniform"
 
 
 def huber_threshold(loss) -> float:
@@ -175,7 +195,7 @@ def test_the_recipe_decides_optimizer_and_huber_threshold(monkeypatch):
     monkeypatch.setenv("RIDERSHIP_ROBUST_LEARNING_RATE", "0.003")
     settings = Settings.from_env()
     assert training_recipe(families.create("multivariate_robust", settings)) == ("Adam", pytest.approx(0.003), pytest.approx(0.01))
-    assert families.create("multivariate_ensemble", settings).params()["member_huber_delta_riders"] == 10_000
+    assert families.create("multivariate_ensemble", settings).params()["multivariate_robust.huber_delta_riders"] == 10_000
     assert training_recipe(families.create("gru", settings)) == ("SGD", pytest.approx(0.1), pytest.approx(1.0))
 
     # one recipe imposed on every family, to compare families under the same recipe

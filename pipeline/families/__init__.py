@@ -33,6 +33,7 @@ FAMILIES: dict[str, str] = {
     "gru_calendar": "pipeline.families.seq2seq:GruCalendar",
     "multivariate_robust": "pipeline.families.multivariate_rnn:RobustMultivariateRnn",
     "multivariate_ensemble": "pipeline.families.ensemble:MultivariateEnsemble",
+    "robust_ensemble": "pipeline.families.ensemble:RobustEnsemble",
 }
 
 
