@@ -72,8 +72,8 @@ class Settings:
     # from the book, on Keras' Huber(), whose threshold of 1.0 on counts in millions is 1,000,000
     # riders, above every error: squared error, which chases days like a parade Saturday.
     # "robust": Adam at robust_learning_rate on Huber with its threshold at robust_huber_delta
-    # riders, near a typical day-ahead error; it trains every family better here
-    # (bench/results/recipe-variants.md). "family": each family's own, the chapter's for the
+    # riders, near a typical day-ahead error; it trains every family better here except multitask_rnn
+    # at the 14-day mean (bench/results/leaderboard-robust.md). "family": each family's own, the chapter's for the
     # chapter's families; "chapter" or "robust" imposes one on every family, so that families can
     # be compared under the same recipe (bench/leaderboard.py --recipe).
     recipe: str = "family"
