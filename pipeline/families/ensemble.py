@@ -73,7 +73,8 @@ class Ensemble(Family):
         specs = self.member_specs()
         params = {"members": ",".join(f"{name}:{seed}" for name, seed in specs)}
         for name in dict.fromkeys(name for name, _ in specs):
-            params.update({f"{name}.{key}": value for key, value in self._member(name, self.settings.seed).params().items()})
+            member_params = self._member(name, self.settings.seed).params()
+            params.update({f"{name}.{key}": value for key, value in member_params.items()})
         return params
 
     def _save_state(self, directory: Path) -> None:
