@@ -1,4 +1,4 @@
-"""Benchmark (not a test): one family trained with a variation of the chapter's recipe.
+"""Benchmark (not a test): one family trained with a variation of its recipe.
 
     .venv/bin/python bench/recipe_variants.py FAMILY [--seed 42] [--recipe family|chapter|robust]
         [--optimizer sgd|adam] [--learning-rate X] [--clipnorm X] [--plateau EPOCHS] [--epochs 500]
@@ -78,7 +78,8 @@ def main() -> None:
         return variant(families.family_class(name), args)(settings)
 
     overrides = {"protocol": args.protocol, "epochs": args.epochs, "seed": args.seed, "tf_threads": 1,
-                 "window_order": args.window_order, "recipe": args.recipe, **({"robust_huber_delta": args.huber_delta} if args.huber_delta else {})}
+                 "window_order": args.window_order, "recipe": args.recipe,
+                 **({"robust_huber_delta": args.huber_delta} if args.huber_delta else {})}
     result = train_one(args.family, overrides, make_family)
     line = {"family": args.family, "variant": {k: v for k, v in vars(args).items() if k != "family"},
             **{k: result[k] for k in ("mae_h1", "mae_mean", "epochs", "seconds")}}

@@ -1,6 +1,7 @@
-"""What every Keras family shares: the chapter's training recipe and the two ways to reach H days.
+"""What every Keras family shares: the training recipes and the ways to reach H days.
 
-A subclass declares its inputs, targets, output mode and learning rate, and writes ``build``.
+A subclass declares its inputs, targets, output mode, the chapter's learning rate and the recipe
+it trains on by default (Settings.recipe), and writes ``build``.
 Output modes:
 - ``rollout``: predicts the next day of its targets and is fed its own predictions H times
   (future day types come from the calendar);
