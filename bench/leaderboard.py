@@ -25,6 +25,8 @@ from pathlib import Path
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 
+from pipeline.config import RECIPES  # noqa: E402  (light: no Keras, no pandas)
+
 # The chapter's validation MAE for each family (riders; DESIGN.md §2). None: not reported.
 CHAPTER = {
     "naive": 42_143, "sarima": 32_041, "linear": 37_866, "simple_rnn_1": 102_787, "simple_rnn": 29_015,
@@ -104,7 +106,7 @@ def main() -> None:
     parser.add_argument("--families", default="")
     parser.add_argument("--epochs", type=int, default=500)
     parser.add_argument("--window-order", default="chapter", choices=["chapter", "uniform"])
-    parser.add_argument("--recipe", default="family", choices=["family", "chapter", "robust"])
+    parser.add_argument("--recipe", default="family", choices=RECIPES)
     args = parser.parse_args()
     from pipeline import families
     from pipeline.config import DEFAULT_FAMILIES

@@ -25,6 +25,8 @@ sys.path.insert(0, str(ROOT / "bench"))
 
 from leaderboard import train_one  # noqa: E402
 
+from pipeline.config import RECIPES  # noqa: E402
+
 
 def variant(base: type, args: argparse.Namespace) -> type:
     """`base` with the recipe changes asked for on the command line."""
@@ -58,7 +60,7 @@ def main() -> None:
     parser = argparse.ArgumentParser()
     parser.add_argument("family")
     parser.add_argument("--seed", type=int, default=42)
-    parser.add_argument("--recipe", choices=["family", "chapter", "robust"], default="family")
+    parser.add_argument("--recipe", choices=RECIPES, default="family")
     parser.add_argument("--optimizer", choices=["sgd", "adam"], default=None, help="default: the recipe's")
     parser.add_argument("--learning-rate", type=float, default=0.0, help="0: the recipe's")
     parser.add_argument("--clipnorm", type=float, default=0.0)

@@ -32,6 +32,7 @@ DEFAULT_FAMILIES = (
     "multivariate_rnn", "simple_rnn", "sarima", "naive",
 )
 ENV_PREFIX = "RIDERSHIP_"
+RECIPES = ("family", "chapter", "robust")
 
 
 def _add_months(day: date, months: int) -> date:
@@ -68,14 +69,15 @@ class Settings:
     # permutation every epoch. The chapter's order trains measurably better here
     # (bench/results/recipe-variants.md).
     window_order: str = "chapter"
-    # How the Keras families train. "chapter": SGD with momentum 0.9 at the family's learning rate
-    # from the book, on Keras' Huber(), whose threshold of 1.0 on counts in millions is 1,000,000
-    # riders, above every error: squared error, which chases days like a parade Saturday.
-    # "robust": Adam at robust_learning_rate on Huber with its threshold at robust_huber_delta
-    # riders, near a typical day-ahead error; it trains every family better here except multitask_rnn
-    # at the 14-day mean (bench/results/leaderboard-robust.md). "family": each family's own, the chapter's for the
-    # chapter's families; "chapter" or "robust" imposes one on every family, so that families can
-    # be compared under the same recipe (bench/leaderboard.py --recipe).
+    # How the Keras families train (RECIPES). "chapter": SGD with momentum 0.9 at the family's
+    # learning rate from the book, on Keras' Huber(), whose threshold of 1.0 on counts in millions
+    # is 1,000,000 riders, above every error: squared error, which chases days like a parade
+    # Saturday. "robust": Adam at robust_learning_rate on Huber with its threshold at
+    # robust_huber_delta riders, near a typical day-ahead error; it trains every family better
+    # here except multitask_rnn at the 14-day mean (bench/results/leaderboard-robust.md).
+    # "family": each family's own, the chapter's for the chapter's families; "chapter" or
+    # "robust" imposes one on every family, so that families can be compared under the same
+    # recipe (bench/leaderboard.py --recipe).
     recipe: str = "family"
     robust_learning_rate: float = 0.001
     robust_huber_delta: float = 20_000
@@ -129,8 +131,8 @@ class Settings:
             raise ValueError(f"protocol must be 'honest' or 'chapter', got {self.protocol!r}")
         if self.window_order not in ("chapter", "uniform"):
             raise ValueError(f"window_order must be 'chapter' or 'uniform', got {self.window_order!r}")
-        if self.recipe not in ("family", "chapter", "robust"):
-            raise ValueError(f"recipe must be 'family', 'chapter' or 'robust', got {self.recipe!r}")
+        if self.recipe not in RECIPES:
+            raise ValueError(f"recipe must be one of {', '.join(RECIPES)}, got {self.recipe!r}")
         if self.robust_learning_rate <= 0:
             raise ValueError(f"robust_learning_rate must be positive, got {self.robust_learning_rate!r}")
         if self.robust_huber_delta <= 0:
