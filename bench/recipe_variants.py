@@ -4,6 +4,7 @@
         [--optimizer sgd|adam] [--learning-rate X] [--clipnorm X] [--plateau EPOCHS] [--epochs 500]
         [--seq-length-factor N] [--protocol chapter|honest] [--window-order chapter|uniform]
         [--huber-delta RIDERS] [--loss huber|mae] [--dilations 1,2,4,8,1,2,4,8]
+        [--stop-on all-steps|last-step]
 
 The recipe (Settings.recipe) sets the optimizer, learning rate and loss; the other options change
 one of them.
@@ -44,7 +45,15 @@ def variant(base: type, args: argparse.Namespace) -> type:
             return []
         return [keras.callbacks.ReduceLROnPlateau(monitor=monitor, mode="min", factor=0.5, patience=args.plateau)]
 
+    def last_step_mae(y_true, y_pred):
+        return keras.ops.mean(keras.ops.abs(y_true[:, -1] - y_pred[:, -1]), axis=-1)
+
+    def stopping_metrics(self):
+        return ["mae", last_step_mae], "val_last_step_mae"
+
     attrs = {"extra_callbacks": extra_callbacks}
+    if args.stop_on == "last-step":
+        attrs["stopping_metrics"] = stopping_metrics
     if args.optimizer or args.clipnorm or args.learning_rate:
         attrs["optimizer"] = optimizer
     if args.loss == "mae":
@@ -71,6 +80,8 @@ def main() -> None:
     parser.add_argument("--loss", choices=["huber", "mae"], default="huber")
     parser.add_argument("--seq-length-factor", type=int, default=0, help="0: the family's own")
     parser.add_argument("--dilations", default="", help="a WaveNet's dilation rates; empty: the family's own")
+    parser.add_argument("--stop-on", choices=["all-steps", "last-step"], default="all-steps",
+                        help="a seq2seq family's early stopping: MAE over every step or the last one")
     parser.add_argument("--protocol", choices=["chapter", "honest"], default="chapter")
     parser.add_argument("--window-order", choices=["chapter", "uniform"], default="chapter")
     args = parser.parse_args()

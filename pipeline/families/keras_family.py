@@ -74,15 +74,9 @@ class KerasFamily(Family):
     def fit(self, windows, frame) -> FitResult:
         import keras
 
-        from pipeline.families.layers import ColumnMAE
-
         keras.utils.set_random_seed(self.settings.seed)
         self.model = self.build()
-        metrics, monitor = ["mae"], "val_mae"
-        if len(self.targets) > 1:
-            # Stop on the series that is scored, not on the average with the ones that feed the rollout.
-            scored = ColumnMAE(self.targets.index(self.settings.target), name=f"{self.settings.target}_mae")
-            metrics, monitor = ["mae", scored], f"val_{self.settings.target}_mae"
+        metrics, monitor = self.stopping_metrics()
         self.model.compile(
             loss=self.loss(),
             loss_weights=float(len(self.targets)) if self.independent_targets else None,
@@ -105,6 +99,16 @@ class KerasFamily(Family):
             raise TrainingError(f"{self.name}: training loss became non-finite (NaN/inf) "
                                 f"after {len(losses)} epoch(s)")
         return FitResult(epochs=len(losses), history={k: [float(v) for v in vs] for k, vs in history.items()})
+
+    def stopping_metrics(self) -> tuple[list, str]:
+        """The metrics compiled in, and the one early stopping watches."""
+        from pipeline.families.layers import ColumnMAE
+
+        if len(self.targets) > 1:
+            # Stop on the series that is scored, not on the average with the ones that feed the rollout.
+            scored = ColumnMAE(self.targets.index(self.settings.target), name=f"{self.settings.target}_mae")
+            return ["mae", scored], f"val_{self.settings.target}_mae"
+        return ["mae"], "val_mae"
 
     def _training_batches(self, X: np.ndarray, y: np.ndarray) -> dict:
         """fit()'s data arguments for the configured window order (see pipeline/families/batches.py)."""
