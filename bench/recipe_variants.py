@@ -87,6 +87,9 @@ def main() -> None:
     args = parser.parse_args()
     from pipeline import families
 
+    if args.stop_on == "last-step" and getattr(families.family_class(args.family), "mode", None) != "seq2seq":
+        parser.error(f"--stop-on last-step needs a seq2seq family; {args.family} is not one")
+
     def make_family(name, settings):
         return variant(families.family_class(name), args)(settings)
 
