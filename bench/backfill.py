@@ -52,7 +52,7 @@ def main() -> None:
         run = steps.materialize_windows(settings, cleaned["clean_uri"], checked["data_hash"], {"trigger": "backfill"},
                                         checked["data_docs_uri"])
         board = {}
-        for family in settings.families:
+        for family in run["families"] + run["ensembles"]:
             result = steps.train_family(settings, family, run["manifest_uri"], run["parent_run_id"])
             board[family] = result["mae_mean"]
         decision = steps.promote_best(settings, run["manifest_uri"], run["parent_run_id"], run["run_key"])

@@ -1,9 +1,10 @@
 """Nightly retraining of every model family, then promotion of the best one.
 
 validate (Great Expectations) → clean → materialize windows → train[family] (mapped, in
-parallel) → promote (gate vs. the current champion) → publish the champion asset, which
-triggers `ridership_forecast`. The run's logical date is the data cutoff (as-of date); the
-trigger form can override it and the families/epochs for one run.
+parallel) → train_ensemble[family] (mapped; ensembles average the members that train[…] has just
+trained instead of training them again) → promote (gate vs. the current champion) → publish the
+champion asset, which triggers `ridership_forecast`. The run's logical date is the data cutoff
+(as-of date); the trigger form can override it and the families/epochs for one run.
 
 All ML logic lives in `pipeline.steps`; each task calls one step. Heavy libraries are imported
 inside the tasks only, so parsing this file stays cheap.
@@ -71,12 +72,19 @@ def ridership_training():
     def families(run: dict) -> list[str]:
         return run["families"]
 
+    @task
+    def ensembles(run: dict) -> list[str]:
+        return run["ensembles"]
+
     @task(map_index_template="{{ family }}")
     def train(family: str, run: dict) -> dict:
         from pipeline import steps
 
         settings, lineage = _context()
         return steps.train_family(settings, family, run["manifest_uri"], run["parent_run_id"], lineage)
+
+    # After every member, trained or failed: the ensemble trains a member the run lacks itself.
+    train_ensemble = train.override(task_id="train_ensemble", trigger_rule=TriggerRule.ALL_DONE_MIN_ONE_SUCCESS)
 
     @task(trigger_rule=TriggerRule.ALL_DONE_MIN_ONE_SUCCESS)
     def promote(run: dict) -> dict:
@@ -98,8 +106,10 @@ def ridership_training():
     checked = validate()
     run = materialize(checked, clean(checked))
     trained = train.partial(run=run).expand(family=families(run))
+    averaged = train_ensemble.partial(run=run).expand(family=ensembles(run))
     decision = promote(run)
-    trained >> decision
+    trained >> averaged
+    [trained, averaged] >> decision
     publish_champion(decision)
 
 

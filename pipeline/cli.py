@@ -45,8 +45,9 @@ def cmd_train(settings: Settings, args) -> dict:
 
     settings = settings.with_overrides(families=tuple(args.family))
     context = _prepare(settings, {"trigger": "cli"})
+    in_order = context["families"] + context["ensembles"]  # ensembles adopt the members trained first
     return {"trained": [steps.train_family(settings, name, context["manifest_uri"], context["parent_run_id"],
-                                           {"trigger": "cli"}) for name in args.family],
+                                           {"trigger": "cli"}) for name in in_order],
             **context}
 
 

@@ -24,7 +24,9 @@ from typing import Any, get_args, get_origin
 PROJECT_ROOT = Path(__file__).resolve().parent.parent
 # Every family but multivariate_ensemble (robust_ensemble is better at the same cost), slowest
 # first: mapped trainings start in this order, so the longest ones never start last and leave one
-# core idle while they finish (measured: bench/results/leaderboard.md).
+# core idle while they finish (measured: bench/results/leaderboard.md). The training DAG trains
+# ensembles after the rest wherever they stand (they adopt the members it trained);
+# bench/leaderboard.py trains each family on its own, robust_ensemble's members included.
 DEFAULT_FAMILIES = (
     "robust_ensemble", "conv_gru", "lstm", "gru", "wavenet", "wavenet_gated", "ahead_rnn_calendar",
     "gru_calendar", "multivariate_robust",

@@ -21,7 +21,7 @@ from pipeline import tracking
 from pipeline.config import Settings
 from pipeline.errors import PromotionError
 from pipeline.scoring import Scores, evaluate
-from pipeline.serving import MODEL_URI_TAG
+from pipeline.serving import MODEL_URI_TAG, load_logged_family
 
 log = logging.getLogger(__name__)
 
@@ -59,8 +59,7 @@ def champion_for(settings: Settings, as_of) -> object | None:
 def load_family(settings: Settings, version: str):
     """The family behind a registered version, through its pyfunc wrapper."""
     tracking.client(settings)
-    model = mlflow.pyfunc.load_model(f"models:/{settings.registered_model}/{version}")
-    return model.unwrap_python_model().family
+    return load_logged_family(f"models:/{settings.registered_model}/{version}")
 
 
 def rescore(settings: Settings, version: str, frame: pd.DataFrame) -> Scores:

@@ -77,6 +77,11 @@ def pinned_requirements() -> list[str]:
     return pins
 
 
+def load_logged_family(model_uri: str) -> Family:
+    """The family behind a logged or registered model, through its pyfunc wrapper."""
+    return mlflow.pyfunc.load_model(model_uri).unwrap_python_model().family
+
+
 def log_family_model(family: Family, history: pd.DataFrame) -> str:
     """Save the family and log it as the active run's pyfunc model; returns the model URI."""
     staging = Path(tempfile.mkdtemp(prefix="ridership-model-"))

@@ -6,6 +6,7 @@ under the artifact root (content-addressed, atomically) and passed on by URI.
 
 from __future__ import annotations
 
+import json
 import logging
 import math
 import time
@@ -21,6 +22,7 @@ from pipeline.errors import RidershipError, TrainingError
 log = logging.getLogger(__name__)
 
 LATEST_CLEAN = "latest.json"
+ADOPTED_MEMBERS_TAG = "ridership.adopted_members"
 
 
 def _clean_dir(settings: Settings) -> str:
@@ -90,8 +92,9 @@ def materialize_windows(settings: Settings, clean_uri: str, data_hash: str,
     parent = tracking.parent_run(settings, key, tags)
     if data_docs_uri and storage.is_local(data_docs_uri):
         tracking.log_artifact_dir(settings, parent, storage.local_path(data_docs_uri).parent, "data_docs")
+    trained_first, ensembles = families.training_stages(settings.families)
     return {"manifest_uri": manifest["uri"], "parent_run_id": parent, "run_key": key,
-            "families": list(settings.families)}
+            "families": trained_first, "ensembles": ensembles}
 
 
 def train_family(settings: Settings, family_name: str, manifest_uri: str, parent_run_id: str,
@@ -113,8 +116,11 @@ def train_family(settings: Settings, family_name: str, manifest_uri: str, parent
     arrays = windows.load_windows(manifest, spec) if spec else None
     tags = {**tracking.lineage_tags(settings, lineage or {}), "ridership.data_hash": manifest["data_hash"],
             "ridership.windows_manifest": manifest_uri}
-    run_id = tracking.start_family_run(settings, parent_run_id, family_name, tags)
     started = time.perf_counter()
+    adopted = adopt_trained_members(settings, family, parent_run_id)
+    if adopted:
+        tags[ADOPTED_MEMBERS_TAG] = json.dumps(adopted)
+    run_id = tracking.start_family_run(settings, parent_run_id, family_name, tags)
     try:
         with mlflow.start_run(run_id=run_id):
             mlflow.log_params({**family.params(), "family": family_name, "as_of": settings.as_of,
@@ -140,6 +146,34 @@ def train_family(settings: Settings, family_name: str, manifest_uri: str, parent
               "mae_h1": scores.mae_h1, "mape_h1": scores.mape_h1, "mae_mean": scores.mae_mean}
     log.info("trained %s", result)
     return result
+
+
+def adopt_trained_members(settings: Settings, family, parent_run_id: str) -> dict[str, str]:
+    """Give an ensemble the members this pipeline run has already trained and logged (same data,
+    settings and seed), so that it does not train them again; returns {member: its run id}."""
+    from pipeline import tracking
+    from pipeline.families.ensemble import Ensemble
+    from pipeline.serving import MODEL_URI_TAG, load_logged_family
+
+    if not isinstance(family, Ensemble):
+        return {}
+    runs = {run.data.tags.get(tracking.FAMILY_TAG): run
+            for run in tracking.finished_family_runs(settings, parent_run_id)}
+    trained, run_ids = {}, {}
+    for name, seed in family.member_specs():
+        run = runs.get(name) if seed == settings.seed else None
+        if run is None or MODEL_URI_TAG not in run.data.tags:
+            continue
+        try:
+            trained[(name, seed)] = load_logged_family(run.data.tags[MODEL_URI_TAG])
+        except Exception as exc:  # adopting only saves time: a member that does not load is trained again
+            log.warning("%s: member %s of run %s does not load (%s: %s); training it again",
+                        family.name, name, run.info.run_id, type(exc).__name__, exc)
+            continue
+        run_ids[name] = run.info.run_id
+    family.adopt(trained)
+    log.info("%s adopts %s trained by this run", family.name, ", ".join(run_ids) or "no member")
+    return run_ids
 
 
 def promote_best(settings: Settings, manifest_uri: str, parent_run_id: str, run_key_value: str,

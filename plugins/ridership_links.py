@@ -1,7 +1,7 @@
 """Airflow UI glue: buttons on the ridership tasks that open what they produced.
 
 - validate → its Great Expectations data docs
-- train[family] → the family's MLflow run
+- train[family], train_ensemble[family] → the family's MLflow run
 - promote → the registered model version it created (and its decision tags)
 
 Each link is built from the task's own return value (XCom), so it points at exactly the
@@ -16,6 +16,7 @@ from airflow.plugins_manager import AirflowPlugin
 from airflow.sdk import BaseOperatorLink
 
 TRAINING_DAG = "ridership_training"
+TRAINING_TASKS = ("train", "train_ensemble")
 
 
 def link_for(kind: str, task_id: str, value: dict[str, Any] | None, mlflow_ui_url: str,
@@ -24,7 +25,7 @@ def link_for(kind: str, task_id: str, value: dict[str, Any] | None, mlflow_ui_ur
     if not isinstance(value, dict):
         return ""
     base = mlflow_ui_url.rstrip("/")
-    if kind == "run" and task_id == "train" and value.get("run_id"):
+    if kind == "run" and task_id in TRAINING_TASKS and value.get("run_id"):
         return f"{base}/#/experiments/{value.get('experiment_id', '0')}/runs/{value['run_id']}"
     if kind == "version" and task_id == "promote" and value.get("version"):
         return f"{base}/#/models/{model_name}/versions/{value['version']}"

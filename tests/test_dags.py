@@ -25,18 +25,22 @@ def test_no_import_errors(dagbag):
 
 def test_training_dag_wires_the_pipeline(dagbag):
     dag = dagbag.dags["ridership_training"]
-    assert set(dag.task_ids) == {"validate", "clean", "materialize", "families", "train", "promote",
-                                 "publish_champion"}
+    assert set(dag.task_ids) == {"validate", "clean", "materialize", "families", "train", "ensembles",
+                                 "train_ensemble", "promote", "publish_champion"}
     assert set(dagbag.dags["ridership_forecast"].task_ids) == {"forecast", "score_realized", "check_drift"}
     assert dag.get_task("clean").upstream_task_ids == {"validate"}
     assert dag.get_task("train").upstream_task_ids == {"materialize", "families"}
-    assert dag.get_task("promote").upstream_task_ids == {"materialize", "train"}
+    # ensembles after their members, whether these trained or failed
+    assert dag.get_task("train_ensemble").upstream_task_ids == {"materialize", "ensembles", "train"}
+    assert dag.get_task("train_ensemble").trigger_rule == "all_done_min_one_success"
+    assert dag.get_task("promote").upstream_task_ids == {"materialize", "train", "train_ensemble"}
     assert dag.get_task("promote").trigger_rule == "all_done_min_one_success"
     assert dag.max_active_runs == 1
 
 
-def test_training_is_dynamically_mapped_and_labelled(dagbag):
-    train = dagbag.dags["ridership_training"].get_task("train")
+@pytest.mark.parametrize("task_id", ["train", "train_ensemble"])
+def test_training_is_dynamically_mapped_and_labelled(dagbag, task_id):
+    train = dagbag.dags["ridership_training"].get_task(task_id)
     assert train.is_mapped
     assert train.map_index_template == "{{ family }}"
 

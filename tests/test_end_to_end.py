@@ -23,6 +23,7 @@ from pipeline.config import PROJECT_ROOT, Settings
 pytestmark = pytest.mark.slow
 AIRFLOW = str(Path(sys.executable).parent / "airflow")
 AS_OF = "2019-05-31"
+PAIR = "tests.fault_families:NaiveAndLinear"
 
 
 @pytest.fixture(scope="module")
@@ -35,7 +36,9 @@ def env(tmp_path_factory) -> dict[str, str]:
         "AIRFLOW__CORE__LOAD_EXAMPLES": "False",
         "RIDERSHIP_HOME": str(home / "state"),
         "RIDERSHIP_EPOCHS": "2",
-        "RIDERSHIP_FAMILIES": "naive,sarima,linear,multivariate_rnn",
+        # and an ensemble of two of them, which must train after them and adopt them
+        "RIDERSHIP_FAMILIES": f"naive,sarima,linear,multivariate_rnn,{PAIR}",
+        "PYTHONPATH": str(PROJECT_ROOT),  # where the tasks find the test ensemble
         "RIDERSHIP_TRAIN_MONTHS": "6",  # tiny training sets: this checks wiring, not accuracy
         "RIDERSHIP_TRAINING_SCHEDULE": "none",
         "RIDERSHIP_FORECAST_SCHEDULE": "none",
@@ -105,8 +108,20 @@ def test_every_family_ran_as_a_mapped_task_and_was_logged(trained, env):
     summary = report.summary(trained)
     assert sorted(r["family"] for r in summary["leaderboard"]) == sorted(trained.families)
     log = Path(env["RIDERSHIP_HOME"], "ridership_training.log").read_text()
-    for index in range(len(trained.families)):
-        assert f"map_index={index}" in log
+    started = set(re.findall(r"starting task_id=(train\w*) map_index=(\d+)", log))
+    assert started == {("train", str(index)) for index in range(len(trained.families) - 1)} | {("train_ensemble", "0")}
+
+
+def test_the_ensemble_trained_last_and_adopted_the_member_the_run_trained(trained):
+    from pipeline import report, steps, tracking
+
+    parent = report.latest_parent_run(trained)
+    runs = {r.data.tags[tracking.FAMILY_TAG]: r for r in tracking.finished_family_runs(trained, parent.info.run_id)}
+    ensemble = runs.pop(PAIR)
+    assert ensemble.info.start_time >= max(r.info.end_time for r in runs.values())
+    assert json.loads(ensemble.data.tags[steps.ADOPTED_MEMBERS_TAG]) == {
+        name: runs[name].info.run_id for name in ("naive", "linear")}
+    assert ensemble.data.metrics["epochs"] == 0  # nothing trained twice
 
 
 def test_runs_and_versions_carry_their_lineage(trained):

@@ -15,22 +15,10 @@ from mlflow.tracking import MlflowClient
 from pipeline import forecasting, registry, steps, storage, tracking
 from pipeline.config import Settings
 from pipeline.errors import PromotionError, TrainingError
+from tests.pipeline_runs import family_runs, prepared
 
 EXPLODING = "tests.fault_families:Exploding"
 DIVERGING = "tests.fault_families:Diverging"
-
-
-def prepared(settings: Settings) -> dict:
-    checked = steps.validate_source(settings)
-    cleaned = steps.clean_snapshot(settings, checked["raw_uri"], checked["data_hash"])
-    return steps.materialize_windows(settings, cleaned["clean_uri"], checked["data_hash"], {"trigger": "test"})
-
-
-def family_runs(settings: Settings, parent: str) -> dict[str, tuple[str, str]]:
-    runs = MlflowClient(settings.mlflow_tracking_uri).search_runs(
-        [tracking.experiment_id(settings)], filter_string=f"tags.`mlflow.parentRunId` = '{parent}'")
-    return {r.data.tags[tracking.FAMILY_TAG]: (r.info.status, r.data.tags.get("ridership.error", ""))
-            for r in runs}
 
 
 def test_failed_families_are_visible_and_survivors_are_promoted(tmp_path):

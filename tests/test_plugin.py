@@ -12,9 +12,10 @@ spec.loader.exec_module(links)
 UI = "http://mlflow.example:5000/"
 
 
-def test_training_task_links_to_its_mlflow_run():
+@pytest.mark.parametrize("task_id", ["train", "train_ensemble"])
+def test_training_task_links_to_its_mlflow_run(task_id):
     value = {"family": "gru", "run_id": "abc123", "experiment_id": "7"}
-    assert links.link_for("run", "train", value, UI, "ridership") == "http://mlflow.example:5000/#/experiments/7/runs/abc123"
+    assert links.link_for("run", task_id, value, UI, "ridership") == "http://mlflow.example:5000/#/experiments/7/runs/abc123"
 
 
 def test_promote_links_to_the_registered_version():

@@ -47,6 +47,15 @@ def family_class(name: str) -> type[Family]:
     return getattr(importlib.import_module(module), cls)
 
 
+def training_stages(names) -> tuple[list[str], list[str]]:
+    """(families, ensembles): ensembles train after the rest, so that they can adopt the members
+    the same run has trained instead of training them again."""
+    from pipeline.families.ensemble import Ensemble
+
+    ensembles = [name for name in names if issubclass(family_class(name), Ensemble)]
+    return [name for name in names if name not in ensembles], ensembles
+
+
 def create(name: str, settings: Settings) -> Family:
     return family_class(name)(settings)
 

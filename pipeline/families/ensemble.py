@@ -9,8 +9,11 @@ it averages 19,648 / 24,572 against gru_calendar's 20,000 / 24,927 (bench/result
 default (robust_ensemble is better at the same cost), it stays registered so that a champion
 promoted as one still loads.
 
-Members that read different windows build them from the same series at fit time (the ensemble
-has no window spec of its own, so none is materialized for it).
+Members that the same pipeline run has already trained (same data, same settings, same seed) are
+adopted as they are rather than trained again: the training DAG trains ensembles after every
+other family (pipeline.steps.train_family). Members it has not trained are trained at fit time;
+members that read different windows build them from the same series then (the ensemble has no
+window spec of its own, so none is materialized for it).
 """
 
 from __future__ import annotations
@@ -36,6 +39,17 @@ class Ensemble(Family):
     def __init__(self, settings):
         super().__init__(settings)
         self.members: list[Family] = []
+        self.adopted: dict[tuple[str, int], Family] = {}
+
+    def adopt(self, trained: dict[tuple[str, int], Family]) -> None:
+        """Members already trained elsewhere, by (family, seed): `fit` uses them instead of training."""
+        unknown = set(trained) - set(self.member_specs())
+        if unknown:
+            raise ValueError(f"{self.name} has no member {sorted(unknown)}; its members: {self.member_specs()}")
+        for (name, seed), member in trained.items():
+            # a loaded family keeps only the settings it needs to forecast; its params are the run's
+            member.settings = self._member(name, seed).settings
+        self.adopted = dict(trained)
 
     def _member(self, name: str, seed: int) -> Family:
         from pipeline import families
@@ -55,13 +69,15 @@ class Ensemble(Family):
 
         self.members, history, epochs = [], {}, 0
         for name, seed in self.member_specs():
-            member = self._member(name, seed)
-            arrays = windows if windows is not None else build_split_windows(frame, member.window_spec(),
-                                                                             member.settings)
-            result = member.fit(arrays, frame)
+            member = self.adopted.get((name, seed))
+            if member is None:
+                member = self._member(name, seed)
+                arrays = windows if windows is not None else build_split_windows(frame, member.window_spec(),
+                                                                                 member.settings)
+                result = member.fit(arrays, frame)
+                epochs += result.epochs
+                history.update({f"{self._label(member)}_{key}": values for key, values in result.history.items()})
             self.members.append(member)
-            epochs += result.epochs
-            history.update({f"{self._label(member)}_{key}": values for key, values in result.history.items()})
         return FitResult(epochs=epochs, history=history)
 
     def forecast(self, frame: pd.DataFrame, origins: pd.DatetimeIndex) -> np.ndarray:

@@ -1,7 +1,9 @@
-"""Families that fail on purpose, loaded by import path (``RIDERSHIP_FAMILIES=...:Exploding``)."""
+"""Families for tests, loaded by import path (``RIDERSHIP_FAMILIES=...:Exploding``): ones that
+fail on purpose, and an ensemble of two fast members."""
 
 import keras
 
+from pipeline.families.ensemble import FamilyEnsemble
 from pipeline.families.linear import Linear
 from pipeline.families.naive import SeasonalNaive
 
@@ -22,3 +24,8 @@ class Diverging(Linear):
         model = super().build()
         model.add(keras.layers.Lambda(lambda x: x * float("nan")))
         return model
+
+
+class NaiveAndLinear(FamilyEnsemble):
+    name = "naive_and_linear"
+    member_families = ("naive", "linear")
