@@ -13,6 +13,7 @@ inside the tasks only, so parsing this file stays cheap.
 from __future__ import annotations
 
 import pendulum
+from airflow.providers.standard.operators.empty import EmptyOperator
 from airflow.sdk import Asset, CronDataIntervalTimetable, Metadata, Param, TriggerRule, dag, task
 
 from pipeline.config import CHAMPION_ASSET_NAME, Settings, champion_asset_uri, schedule_or_none
@@ -83,10 +84,11 @@ def ridership_training():
         settings, lineage = _context()
         return steps.train_family(settings, family, run["manifest_uri"], run["parent_run_id"], lineage)
 
-    # After every member, trained or failed: the ensemble trains a member the run lacks itself.
-    train_ensemble = train.override(task_id="train_ensemble", trigger_rule=TriggerRule.ALL_DONE_MIN_ONE_SUCCESS)
+    # After every member, trained, failed or none at all: the ensemble trains a member the run
+    # lacks itself (and cannot start without the run's windows: it needs `materialize`'s values).
+    train_ensemble = train.override(task_id="train_ensemble", trigger_rule=TriggerRule.ALL_DONE)
 
-    @task(trigger_rule=TriggerRule.ALL_DONE_MIN_ONE_SUCCESS)
+    @task
     def promote(run: dict) -> dict:
         from pipeline import steps
 
@@ -107,9 +109,12 @@ def ridership_training():
     run = materialize(checked, clean(checked))
     trained = train.partial(run=run).expand(family=families(run))
     averaged = train_ensemble.partial(run=run).expand(family=ensembles(run))
+    # Either stage may be empty (a mapped task over no families is skipped), and some trainings may
+    # fail: promotion waits for both to end, whatever their outcome, and ranks what finished.
+    trainings_ended = EmptyOperator(task_id="trainings_ended", trigger_rule=TriggerRule.ALL_DONE)
     decision = promote(run)
-    trained >> averaged
-    [trained, averaged] >> decision
+    trained >> averaged >> trainings_ended >> decision
+    trained >> trainings_ended
     publish_champion(decision)
 
 

@@ -26,15 +26,17 @@ def test_no_import_errors(dagbag):
 def test_training_dag_wires_the_pipeline(dagbag):
     dag = dagbag.dags["ridership_training"]
     assert set(dag.task_ids) == {"validate", "clean", "materialize", "families", "train", "ensembles",
-                                 "train_ensemble", "promote", "publish_champion"}
+                                 "train_ensemble", "trainings_ended", "promote", "publish_champion"}
     assert set(dagbag.dags["ridership_forecast"].task_ids) == {"forecast", "score_realized", "check_drift"}
     assert dag.get_task("clean").upstream_task_ids == {"validate"}
     assert dag.get_task("train").upstream_task_ids == {"materialize", "families"}
-    # ensembles after their members, whether these trained or failed
+    # ensembles after their members, whether these trained, failed or were none
     assert dag.get_task("train_ensemble").upstream_task_ids == {"materialize", "ensembles", "train"}
-    assert dag.get_task("train_ensemble").trigger_rule == "all_done_min_one_success"
-    assert dag.get_task("promote").upstream_task_ids == {"materialize", "train", "train_ensemble"}
-    assert dag.get_task("promote").trigger_rule == "all_done_min_one_success"
+    assert dag.get_task("train_ensemble").trigger_rule == "all_done"
+    assert dag.get_task("trainings_ended").upstream_task_ids == {"train", "train_ensemble"}
+    assert dag.get_task("trainings_ended").trigger_rule == "all_done"
+    assert dag.get_task("promote").upstream_task_ids == {"materialize", "trainings_ended"}
+    assert dag.get_task("promote").trigger_rule == "all_success"
     assert dag.max_active_runs == 1
 
 
