@@ -48,7 +48,7 @@ def test_an_ensemble_trains_last_and_adopts_the_members_its_run_trained(tmp_path
     np.testing.assert_allclose(ensemble.forecast(frame, ORIGINS), np.mean(each, axis=0), rtol=1e-6)
 
 
-def test_an_ensemble_trains_the_members_its_run_lacks_or_failed(tmp_path, frame, monkeypatch):
+def test_an_ensemble_trains_a_member_its_run_failed_to_train(tmp_path, frame, monkeypatch):
     settings = Settings(home=tmp_path, epochs=2, train_months=6, families=("naive", "linear", PAIR))
     run = prepared(settings)
     train(settings, run, "naive")
