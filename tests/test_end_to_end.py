@@ -208,7 +208,8 @@ def test_bad_data_fails_validation_and_keeps_champion_and_forecasts(trained, env
     assert run_dag(bad_env, "ridership_training") == "failed"
     log = _tail(bad_env, "ridership_training")
     assert "missing column(s): rail_boardings" in log
-    assert "task_id=train" not in log.split("missing column")[-1]  # nothing trained after the failure
+    after = log.split("missing column")[-1]
+    assert not re.search(r"task_id=(train|train_ensemble|promote)\b", after)  # nothing trained or promoted
     assert db_digests(trained) == before_bytes  # MLflow store and forecasts: byte for byte
     assert registry_state(trained) == before_registry
     assert forecast_rows(trained) == before_rows
