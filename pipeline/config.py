@@ -31,7 +31,7 @@ DEFAULT_FAMILIES = (
     "robust_ensemble", "conv_gru", "lstm", "gru", "wavenet", "wavenet_gated", "ahead_rnn_calendar",
     "gru_calendar", "multivariate_robust",
     "multitask_rnn", "simple_rnn_1", "linear", "ln_rnn", "ahead_rnn", "seq2seq_rnn", "deep_rnn",
-    "multivariate_rnn", "simple_rnn", "sarima", "naive",
+    "multivariate_rnn", "simple_rnn", "lightgbm", "sarima", "naive",
 )
 ENV_PREFIX = "RIDERSHIP_"
 RECIPES = ("family", "chapter", "robust")
@@ -83,6 +83,8 @@ class Settings:
     recipe: str = "family"
     robust_learning_rate: float = 0.001
     robust_huber_delta: float = 20_000
+    # Months of history the gradient-boosting family learns from before its cutoff; 0: all of it.
+    boosting_history_months: int = 0
     # Threads each training process may use; 0 lets TensorFlow decide.
     tf_threads: int = 1
     # XLA-compile the train step. Keras leaves XLA off on CPU-only TensorFlow, but these small

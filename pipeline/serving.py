@@ -87,7 +87,7 @@ def log_family_model(family: Family, history: pd.DataFrame) -> str:
     staging = Path(tempfile.mkdtemp(prefix="ridership-model-"))
     try:
         family.save(staging / FAMILY_ARTIFACT)
-        example = model_input(history.iloc[-EXAMPLE_DAYS:])
+        example = model_input(history.iloc[-max(EXAMPLE_DAYS, family.history_days()):])
         output = RidershipForecaster()
         output.family = family
         signature = infer_signature(example, output.predict(None, example))

@@ -30,7 +30,7 @@ def test_every_chapter_family_is_registered():
         "naive", "sarima", "linear", "simple_rnn_1", "simple_rnn", "deep_rnn", "multivariate_rnn",
         "multitask_rnn", "ahead_rnn", "seq2seq_rnn", "ln_rnn", "lstm", "gru", "conv_gru", "wavenet",
         "wavenet_gated", "ahead_rnn_calendar", "gru_calendar", "multivariate_robust", "multivariate_ensemble",
-        "robust_ensemble"}
+        "robust_ensemble", "lightgbm"}
 
 
 @pytest.mark.parametrize("name", KERAS_FAMILIES)

@@ -34,6 +34,7 @@ FAMILIES: dict[str, str] = {
     "multivariate_robust": "pipeline.families.multivariate_rnn:RobustMultivariateRnn",
     "multivariate_ensemble": "pipeline.families.ensemble:MultivariateEnsemble",
     "robust_ensemble": "pipeline.families.ensemble:RobustEnsemble",
+    "lightgbm": "pipeline.families.boosting:GradientBoosting",
 }
 
 

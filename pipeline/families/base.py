@@ -42,6 +42,11 @@ class Family(ABC):
         """The windows this family trains on; None for families fitted on the series itself."""
         return None
 
+    def history_days(self) -> int:
+        """Days of history up to an origin that `forecast` reads beyond its input window, if any
+        (the logged model's input example spans at least that many)."""
+        return 0
+
     def fit(self, windows: dict[str, np.ndarray] | None, frame: pd.DataFrame) -> FitResult:
         return FitResult()
 

@@ -1,0 +1,64 @@
+"""The gradient-boosting family: direct rows, no look-ahead, MLflow round trip."""
+
+import mlflow
+import numpy as np
+import pandas as pd
+import pytest
+
+from pipeline import families
+from pipeline.config import Settings
+from pipeline.families.boosting import WARMUP_DAYS, design
+from pipeline.scoring import evaluate, scoring_origins
+from pipeline.serving import load_logged_family, log_family_model
+
+
+@pytest.fixture(scope="module")
+def trained(frame):
+    family = families.create("lightgbm", Settings(boosting_history_months=30))
+    family.fit(None, frame)
+    return family
+
+
+def test_design_uses_only_days_up_to_the_origin(frame):
+    origins, horizons = np.array([WARMUP_DAYS + 100] * 3), np.array([1, 7, 14])
+    before = design(frame, origins, horizons, "rail")
+    changed = frame.copy()
+    changed.iloc[WARMUP_DAYS + 101:, changed.columns.get_loc("rail")] *= 3  # the future changes
+    pd.testing.assert_frame_equal(design(changed, origins, horizons, "rail"), before)
+    level = frame["rail"].iloc[WARMUP_DAYS + 100 - 27: WARMUP_DAYS + 101].mean()
+    assert before["level"].iloc[0] == pytest.approx(level)
+    # the latest day of the target's weekday: origin itself for h=7, a week before it for h=1
+    assert before["same_weekday"].tolist() == pytest.approx(
+        [frame["rail"].iloc[p] / level for p in (WARMUP_DAYS + 94, WARMUP_DAYS + 100, WARMUP_DAYS + 100)])
+    assert before["target_weekday"].tolist() == [frame.index[WARMUP_DAYS + 100 + h].weekday() for h in (1, 7, 14)]
+
+
+def test_learns_only_from_days_before_the_scored_window(trained, frame):
+    rows, labels = trained.training_rows(frame)
+    cutoff = trained.fit_cutoff()
+    assert cutoff == pd.Timestamp("2019-02-28")
+    assert len(rows) == len(labels) and np.isfinite(labels).all()
+    # 30 months to the cutoff, less the warm-up, one row per (origin, horizon) with its target <= cutoff
+    days = len(pd.date_range(cutoff - pd.DateOffset(months=30), cutoff))
+    assert len(rows) == sum(days - WARMUP_DAYS - h for h in range(1, 15))
+
+
+def test_forecasts_every_origin_and_round_trips_through_mlflow(trained, frame, tmp_path):
+    s = trained.settings
+    scores, forecasts = evaluate(trained, frame, s)
+    assert forecasts.shape == (len(scoring_origins(s)), 14) and np.isfinite(forecasts).all()
+    assert scores.mae_mean < 40_000  # the seasonal naive scores 42,143 at h=1 here
+    history = frame.loc[:"2019-05-31"]
+    mlflow.set_tracking_uri(f"sqlite:///{tmp_path / 'mlflow.db'}")
+    experiment = mlflow.create_experiment("t", artifact_location=str(tmp_path / "artifacts"))
+    with mlflow.start_run(experiment_id=experiment):
+        uri = log_family_model(trained, history)
+    loaded = load_logged_family(uri)
+    origins = scoring_origins(s)
+    np.testing.assert_allclose(loaded.forecast(history, origins), forecasts, rtol=1e-9)
+
+
+def test_refuses_too_short_a_history(frame):
+    family = families.create("lightgbm", Settings(boosting_history_months=6))
+    with pytest.raises(ValueError, match="days of history"):
+        family.fit(None, frame)
