@@ -4,7 +4,7 @@ VENV ?= .venv
 BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed
 
-.PHONY: run test venv clean-state ui-airflow ui-mlflow bench-import bench-retrain e2e-celery
+.PHONY: run test venv clean-state ui-airflow ui-mlflow bench-import bench-retrain bench-replay e2e-celery
 
 venv: $(STAMP)
 
@@ -34,6 +34,16 @@ e2e-celery: venv
 
 bench-retrain: venv
 	$(BIN)/python bench/retrain.py
+
+# The replay's library baselines need pandas < 3 (statsforecast, mlforecast): their own environment.
+BENCH_VENV ?= .venv-bench
+$(BENCH_VENV)/.installed: bench/requirements-baselines.txt
+	test -x $(BENCH_VENV)/bin/python || $(PYTHON) -m venv $(BENCH_VENV)
+	$(BENCH_VENV)/bin/pip install --quiet -r bench/requirements-baselines.txt
+	touch $@
+
+bench-replay: venv $(BENCH_VENV)/.installed
+	$(BIN)/python bench/replay.py $(REPLAY_ARGS)
 
 bench-import: venv
 	$(BIN)/python bench/import_time.py

@@ -81,3 +81,41 @@ def _log(settings: Settings, versions: dict[str, dict[str, Any]]) -> None:
         metrics.update({f"{k}_v{version}": v for k, v in summary.items() if k.startswith("coverage_")})
     run_id = tracking.parent_run(settings, MONITORING_RUN_KEY, {"ridership.kind": "monitoring"})
     tracking.log_metrics(settings, run_id, metrics)
+
+
+def accuracy(rows: pd.DataFrame, levels: tuple[int, ...]) -> dict[str, Any]:
+    """Realized accuracy of forecast rows scored by `realized_errors` (one model's, or a group's).
+
+    rows: one per (origin, horizon) with columns horizon, target_date, abs_error and
+    covered_<level>. Returns MAE in riders at h=1 (`mae_h1`), the mean of the per-horizon MAEs
+    (`mae_mean`), the MAE over all pairs (`mae_pooled`), over the holiday-adjacent targets and the
+    others (`mae_holiday`, `mae_ordinary`; pipeline.calendar.holiday_adjacent), per target month
+    (`mae_by_month`, "YYYY-MM"), per horizon, the fraction of actuals inside each interval
+    (`coverage_<level>`, overall and `coverage_by_horizon`), and the number of pairs. Raises
+    ValueError on no rows.
+    """
+    from pipeline.calendar import holiday_adjacent
+
+    if rows.empty:
+        raise ValueError("no forecast has an actual to be scored against")
+    targets = pd.to_datetime(rows["target_date"])
+    near_holiday = targets.dt.date.map(holiday_adjacent).to_numpy(bool)
+    by_horizon = rows.groupby("horizon")["abs_error"].mean()
+    out: dict[str, Any] = {
+        "mae_h1": float(by_horizon.get(1, math.nan)),
+        "mae_mean": float(by_horizon.mean()),
+        "mae_pooled": float(rows["abs_error"].mean()),
+        "mae_holiday": float(rows["abs_error"][near_holiday].mean()) if near_holiday.any() else math.nan,
+        "mae_ordinary": float(rows["abs_error"][~near_holiday].mean()) if (~near_holiday).any() else math.nan,
+        "mae_by_month": {m: float(v) for m, v in rows["abs_error"].groupby(targets.dt.strftime("%Y-%m")).mean().items()},
+        "mae_by_horizon": {int(h): float(v) for h, v in by_horizon.items()},
+        "pairs": int(len(rows)),
+        "holiday_pairs": int(near_holiday.sum()),
+    }
+    for level in levels:
+        covered = rows.get(f"covered_{level}")
+        if covered is not None:
+            out[f"coverage_{level}"] = float(covered.mean())
+            out[f"coverage_{level}_by_horizon"] = {int(h): float(v) for h, v in
+                                                   covered.groupby(rows["horizon"]).mean().items()}
+    return out

@@ -45,7 +45,7 @@ class RidershipForecaster(mlflow.pyfunc.PythonModel):
         })
         for level, widths in self.family.intervals.items():
             half = np.asarray(widths[: len(values)], dtype="float64")
-            out[f"lower_{level}"] = values - half
+            out[f"lower_{level}"] = np.maximum(values - half, 0.0)  # no negative ridership
             out[f"upper_{level}"] = values + half
         return out
 

@@ -1,0 +1,237 @@
+"""Benchmark (not a test): replay the nightly loop over a period and score what it stored.
+
+    make bench-replay REPLAY_ARGS="--first 2018-06-01 --last 2018-12-31"
+    .venv/bin/python bench/replay.py --first 2018-06-01 --last 2018-12-31 [--cadence monthly|DAYS]
+        [--families a,b] [--baselines seasonal_naive,autoarima,mstl,lightgbm_mlforecast|none]
+
+At every retrain date (the day before --first, then month ends, or every DAYS days) it runs the
+pipeline's own steps, the ones the training DAG's tasks call: validate → clean → materialize →
+train every family → promote through the real gate. Every day of the period the night's champion
+forecasts the next `horizon` days (steps.forecast_next, stored in the forecast table). Each
+family trained at a retrain date also forecasts the same origins (for the oracle: the family that,
+in hindsight, was best over each period). Library baselines (bench/baselines.py, in their own
+environment .venv-bench) are refitted on the same retrain dates and forecast the same origins.
+Every forecast whose target lies in [--first, --last] is scored against the actuals with
+pipeline.monitoring.accuracy. Writes bench/results/replay-<period>.md and .json.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import platform
+import subprocess
+import sys
+import tempfile
+import time
+from datetime import datetime, timezone
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parent.parent
+sys.path.insert(0, str(ROOT))
+BENCH_PYTHON = ROOT / ".venv-bench" / "bin" / "python"
+BASELINES = ("seasonal_naive", "autoarima", "mstl", "lightgbm_mlforecast")
+
+
+def retrain_dates(first, last, cadence: str):
+    import pandas as pd
+
+    start = pd.Timestamp(first) - pd.Timedelta(days=1)
+    if cadence == "monthly":
+        ends = pd.date_range(start, pd.Timestamp(last) - pd.Timedelta(days=1), freq="ME")
+        return [start] + [d for d in ends if d > start]
+    return list(pd.date_range(start, pd.Timestamp(last) - pd.Timedelta(days=1), freq=f"{int(cadence)}D"))
+
+
+def periods(first, last, cadence: str) -> list[tuple]:
+    """(retrain date, origins) pairs: each retrain's model forecasts from its date to the next's."""
+    import pandas as pd
+
+    dates = retrain_dates(first, last, cadence)
+    ends = dates[1:] + [pd.Timestamp(last)]
+    return [(d, pd.date_range(d, end - pd.Timedelta(days=1))) for d, end in zip(dates, ends)]
+
+
+def train_and_promote(settings, steps, families) -> tuple[dict, dict]:
+    """One night's training run with the DAG's steps; returns the gate's decision and {family: run}."""
+    from pipeline import tracking
+
+    checked = steps.validate_source(settings)
+    cleaned = steps.clean_snapshot(settings, checked["raw_uri"], checked["data_hash"])
+    run = steps.materialize_windows(settings, cleaned["clean_uri"], checked["data_hash"], {"trigger": "replay"},
+                                    checked["data_docs_uri"])
+    for family in run["families"] + run["ensembles"]:
+        try:
+            steps.train_family(settings, family, run["manifest_uri"], run["parent_run_id"])
+        except Exception as exc:  # a family that fails is left out of the gate, as in the DAG
+            print(f"  {family} failed: {type(exc).__name__}: {exc}", flush=True)
+    decision = steps.promote_best(settings, run["manifest_uri"], run["parent_run_id"], run["run_key"])
+    runs = {r.data.tags[tracking.FAMILY_TAG]: r for r in tracking.finished_family_runs(settings, run["parent_run_id"])}
+    return decision, runs
+
+
+def family_rows(runs: dict, frame, origins, settings) -> "pd.DataFrame":
+    """Forecasts of every family trained at one retrain date, from each of the period's origins."""
+    import numpy as np
+    import pandas as pd
+
+    from pipeline.serving import MODEL_URI_TAG, load_logged_family
+
+    out = []
+    for name, run in runs.items():
+        family = load_logged_family(run.data.tags[MODEL_URI_TAG])
+        values = family.forecast(frame.loc[: origins[-1]], origins)
+        for i, origin in enumerate(origins):
+            for h in range(1, settings.horizon + 1):
+                row = {"model": name, "as_of": origin.date(), "horizon": h,
+                       "target_date": (origin + pd.Timedelta(days=h)).date(), "forecast": float(values[i, h - 1])}
+                for level, widths in family.intervals.items():
+                    row[f"lower_{level}"] = max(0.0, values[i, h - 1] - widths[h - 1])
+                    row[f"upper_{level}"] = values[i, h - 1] + widths[h - 1]
+                out.append(row)
+    return pd.DataFrame(out).astype({"forecast": np.float64})
+
+
+def run_baselines(frame, plan: list[tuple], settings, models: list[str], workdir: Path):
+    import pandas as pd
+
+    if not BENCH_PYTHON.exists():
+        raise SystemExit(f"{BENCH_PYTHON} is missing: `make bench-replay` creates the baselines' environment")
+    series, plan_file, out = workdir / "series.csv", workdir / "plan.json", workdir / "baselines.csv"
+    frame[["day_type", "bus", "rail"]].to_csv(series, index_label="date")
+    plan_file.write_text(json.dumps({"horizon": settings.horizon, "levels": list(settings.interval_levels),
+                                     "periods": [{"retrain": r.date().isoformat(),
+                                                  "origins": [o.date().isoformat() for o in origins]}
+                                                 for r, origins in plan]}))
+    subprocess.run([str(BENCH_PYTHON), str(ROOT / "bench" / "baselines.py"), "--series", str(series),
+                    "--plan", str(plan_file), "--out", str(out), "--models", ",".join(models)], check=True)
+    rows = pd.read_csv(out, parse_dates=["origin", "target_date"])
+    rows["as_of"] = rows.pop("origin").dt.date
+    rows["target_date"] = rows["target_date"].dt.date
+    return rows.drop(columns=["retrain"])
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser()
+    parser.add_argument("--first", default="2018-06-01", help="first target day scored")
+    parser.add_argument("--last", default="2018-12-31", help="last target day scored")
+    parser.add_argument("--cadence", default="monthly", help="'monthly' (month ends) or a number of days")
+    parser.add_argument("--families", default="", help="default: Settings.families")
+    parser.add_argument("--baselines", default=",".join(BASELINES), help="comma-separated, or 'none'")
+    args = parser.parse_args()
+    os.environ.setdefault("RIDERSHIP_HOME", tempfile.mkdtemp(prefix="ridership-replay-"))
+    os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "3")
+
+    import pandas as pd
+
+    from pipeline import data, forecasting, steps
+    from pipeline.config import Settings
+    from pipeline.monitoring import accuracy, realized_errors
+
+    base = Settings.from_env()
+    if args.families:
+        base = base.with_overrides(families=tuple(args.families.split(",")))
+    frame = data.clean(data.parse_raw(data.read_source(base.data_uri), base.data_uri))
+    plan = periods(args.first, args.last, args.cadence)
+    started = time.perf_counter()
+    nights, oracle_parts, family_parts = [], [], []
+    for retrain, origins in plan:
+        settings = base.with_overrides(as_of=retrain.date())
+        night = time.perf_counter()
+        decision, runs = train_and_promote(settings, steps, base.families)
+        print(f"{retrain.date()}: {decision['decision']} v{decision['version']} ({decision['family']}) — "
+              f"{decision['reason']} [{time.perf_counter() - night:.0f} s]", flush=True)
+        for day in origins:
+            steps.forecast_next(settings.with_overrides(as_of=day.date()))
+        period_rows = family_rows(runs, frame, origins, settings)
+        family_parts.append(period_rows.assign(retrain=retrain.date()))
+        champion = forecasting.stored(settings)
+        champion = champion[champion["as_of"].between(origins[0].date(), origins[-1].date())]
+        nights.append({"retrain": retrain.date().isoformat(), "decision": decision["decision"],
+                       "version": decision["version"], "candidate": decision["family"],
+                       "champion": champion["model_family"].iloc[0] if len(champion) else "",
+                       "reason": decision["reason"]})
+    train_wall = time.perf_counter() - started
+
+    actual = frame[base.target].loc[args.first:args.last]
+    levels = base.interval_levels
+
+    def scored(rows):
+        rows = rows[pd.to_datetime(rows["target_date"]).between(args.first, args.last)]
+        return realized_errors(rows, actual, levels)
+
+    results = []
+    product = scored(forecasting.stored(base))
+    results.append({"model": "product (champion each night)", "kind": "product", **accuracy(product, levels)})
+    families_scored = scored(pd.concat(family_parts, ignore_index=True))
+    # the oracle picks, for each retrain period, the family whose forecasts were best in hindsight
+    best = families_scored.groupby(["retrain", "model"])["abs_error"].mean().groupby(level=0).idxmin()
+    picks = {retrain: model for retrain, model in best.values}
+    oracle = families_scored[[picks[r] == m for r, m in zip(families_scored["retrain"], families_scored["model"])]]
+    results.append({"model": "oracle choice of family", "kind": "oracle", **accuracy(oracle, levels)})
+    for night in nights:
+        night["oracle"] = picks.get(pd.Timestamp(night["retrain"]).date(), "")
+    for name, rows in families_scored.groupby("model"):
+        results.append({"model": name, "kind": "family", **accuracy(rows, levels)})
+    baseline_wall = 0.0
+    models = [] if args.baselines == "none" else args.baselines.split(",")
+    if models:
+        began = time.perf_counter()
+        rows = run_baselines(frame, plan, base, models, Path(os.environ["RIDERSHIP_HOME"]))
+        baseline_wall = time.perf_counter() - began
+        for name, group in rows.groupby("model"):
+            results.append({"model": name, "kind": "baseline", **accuracy(scored(group), levels)})
+
+    period = f"{args.first[:7]}-{args.last[:7]}"
+    out = ROOT / "bench" / "results" / f"replay-{period}"
+    keys = ("model", "kind", "mae_h1", "mae_mean", "mae_pooled", "coverage_80", "coverage_95", "pairs")
+    out.with_suffix(".json").write_text(json.dumps(
+        [{k: r.get(k) for k in keys} | {"detail": {k: v for k, v in r.items() if k not in keys}} for r in results],
+        indent=1) + "\n")
+    out.with_suffix(".md").write_text(render(results, nights, args, base, train_wall, baseline_wall, levels))
+    print(out.with_suffix(".md").read_text())
+
+
+def render(results, nights, args, settings, train_wall, baseline_wall, levels) -> str:
+    months = sorted({m for r in results for m in r["mae_by_month"]})
+    lines = [
+        f"# Replay {args.first} .. {args.last}: the nightly loop's stored forecasts, scored",
+        "",
+        f"Run {datetime.now(timezone.utc):%Y-%m-%d %H:%M} UTC on {platform.node()} ({platform.machine()}, "
+        f"{os.cpu_count()} cores): product {train_wall / 60:.1f} min, baselines {baseline_wall / 60:.1f} min. "
+        f"Retrain cadence `{args.cadence}`; families: {', '.join(settings.families)}; protocol "
+        f"`{settings.protocol}`, up to {settings.epochs} epochs. Targets {args.first}..{args.last}; MAE in riders; "
+        "holiday-adjacent: a CTA holiday, the days next to it, the day a week after, Dec 23-31.",
+        "",
+        "| model | kind | MAE h=1 | mean of 14 | pooled | holiday-adj. | ordinary | "
+        + " | ".join(f"{lv} % cov." for lv in levels) + " | pairs |",
+        "|---|---|---:|---:|---:|---:|---:|" + "---:|" * len(levels) + "---:|",
+    ]
+    order = {"product": 0, "oracle": 1, "baseline": 2, "family": 3}
+    for r in sorted(results, key=lambda r: (order[r["kind"]], r["mae_pooled"])):
+        cov = " | ".join(f"{r.get(f'coverage_{lv}', float('nan')):.1%}" for lv in levels)
+        lines.append(f"| {r['model']} | {r['kind']} | {r['mae_h1']:,.0f} | {r['mae_mean']:,.0f} | "
+                     f"{r['mae_pooled']:,.0f} | {r['mae_holiday']:,.0f} | {r['mae_ordinary']:,.0f} | {cov} | "
+                     f"{r['pairs']} |")
+    lines += ["", "## Pooled MAE per target month", "", "| model | " + " | ".join(months) + " |",
+              "|---|" + "---:|" * len(months)]
+    for r in sorted(results, key=lambda r: (order[r["kind"]], r["mae_pooled"])):
+        lines.append(f"| {r['model']} | " + " | ".join(f"{r['mae_by_month'].get(m, float('nan')):,.0f}"
+                                                        for m in months) + " |")
+    product = results[0]
+    lines += ["", "## Product coverage per horizon", "", "| horizon | MAE | "
+              + " | ".join(f"{lv} %" for lv in levels) + " |", "|---:|---:|" + "---:|" * len(levels)]
+    for h, mae in product["mae_by_horizon"].items():
+        lines.append(f"| {h} | {mae:,.0f} | " + " | ".join(
+            f"{product.get(f'coverage_{lv}_by_horizon', {}).get(h, float('nan')):.1%}" for lv in levels) + " |")
+    lines += ["", "## Nights", "", "| retrain | gate | version | best candidate | champion forecasting | "
+              "oracle family | reason |", "|---|---|---:|---|---|---|---|"]
+    for n in nights:
+        lines.append(f"| {n['retrain']} | {n['decision']} | {n['version']} | {n['candidate']} | {n['champion']} | "
+                     f"{n['oracle']} | {n['reason']} |")
+    return "\n".join(lines) + "\n"
+
+
+if __name__ == "__main__":
+    main()
