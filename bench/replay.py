@@ -2,7 +2,7 @@
 
     make bench-replay REPLAY_ARGS="--first 2018-06-01 --last 2018-12-31"
     .venv/bin/python bench/replay.py --first 2018-06-01 --last 2018-12-31 [--cadence monthly|DAYS]
-        [--families a,b] [--baselines seasonal_naive,autoarima,mstl,lightgbm_mlforecast|none]
+        [--families a,b] [--workers 2] [--baselines seasonal_naive,autoarima,mstl,lightgbm_mlforecast|none]
 
 At every retrain date (the day before --first, then month ends, or every DAYS days) it runs the
 pipeline's own steps, the ones the training DAG's tasks call: validate → clean → materialize →
@@ -19,12 +19,14 @@ from __future__ import annotations
 
 import argparse
 import json
+import multiprocessing
 import os
 import platform
 import subprocess
 import sys
 import tempfile
 import time
+from concurrent.futures import ProcessPoolExecutor, as_completed
 from datetime import datetime, timezone
 from pathlib import Path
 
@@ -53,7 +55,7 @@ def periods(first, last, cadence: str) -> list[tuple]:
     return [(d, pd.date_range(d, end - pd.Timedelta(days=1))) for d, end in zip(dates, ends)]
 
 
-def train_and_promote(settings, steps, families) -> tuple[dict, dict]:
+def train_and_promote(settings, steps, workers: int) -> tuple[dict, dict]:
     """One night's training run with the DAG's steps; returns the gate's decision and {family: run}."""
     from pipeline import tracking
 
@@ -61,11 +63,17 @@ def train_and_promote(settings, steps, families) -> tuple[dict, dict]:
     cleaned = steps.clean_snapshot(settings, checked["raw_uri"], checked["data_hash"])
     run = steps.materialize_windows(settings, cleaned["clean_uri"], checked["data_hash"], {"trigger": "replay"},
                                     checked["data_docs_uri"])
-    for family in run["families"] + run["ensembles"]:
-        try:
-            steps.train_family(settings, family, run["manifest_uri"], run["parent_run_id"])
-        except Exception as exc:  # a family that fails is left out of the gate, as in the DAG
-            print(f"  {family} failed: {type(exc).__name__}: {exc}", flush=True)
+    # like the DAG's mapped tasks: one process per training, `workers` at a time, ensembles last
+    context = multiprocessing.get_context("spawn")  # TensorFlow must not be forked
+    for stage in (run["families"], run["ensembles"]):
+        with ProcessPoolExecutor(max_workers=workers, mp_context=context) as pool:
+            futures = {pool.submit(steps.train_family, settings, family, run["manifest_uri"], run["parent_run_id"]):
+                       family for family in stage}
+            for future in as_completed(futures):
+                try:
+                    future.result()
+                except Exception as exc:  # a family that fails is left out of the gate, as in the DAG
+                    print(f"  {futures[future]} failed: {type(exc).__name__}: {exc}", flush=True)
     decision = steps.promote_best(settings, run["manifest_uri"], run["parent_run_id"], run["run_key"])
     runs = {r.data.tags[tracking.FAMILY_TAG]: r for r in tracking.finished_family_runs(settings, run["parent_run_id"])}
     return decision, runs
@@ -118,6 +126,7 @@ def main() -> None:
     parser.add_argument("--last", default="2018-12-31", help="last target day scored")
     parser.add_argument("--cadence", default="monthly", help="'monthly' (month ends) or a number of days")
     parser.add_argument("--families", default="", help="default: Settings.families")
+    parser.add_argument("--workers", type=int, default=2, help="trainings at a time (the DAG's parallelism)")
     parser.add_argument("--baselines", default=",".join(BASELINES), help="comma-separated, or 'none'")
     args = parser.parse_args()
     os.environ.setdefault("RIDERSHIP_HOME", tempfile.mkdtemp(prefix="ridership-replay-"))
@@ -139,7 +148,7 @@ def main() -> None:
     for retrain, origins in plan:
         settings = base.with_overrides(as_of=retrain.date())
         night = time.perf_counter()
-        decision, runs = train_and_promote(settings, steps, base.families)
+        decision, runs = train_and_promote(settings, steps, args.workers)
         print(f"{retrain.date()}: {decision['decision']} v{decision['version']} ({decision['family']}) — "
               f"{decision['reason']} [{time.perf_counter() - night:.0f} s]", flush=True)
         for day in origins:
