@@ -29,6 +29,7 @@ def main() -> None:
     parser.add_argument("family")
     parser.add_argument("--first", default="2018-06-01")
     parser.add_argument("--last", default="2018-12-31")
+    parser.add_argument("--rows", help="also write the forecast rows to this parquet file")
     parser.add_argument("--set", nargs="*", default=[], metavar="FIELD=VALUE", help="Settings overrides")
     args = parser.parse_args()
 
@@ -65,6 +66,8 @@ def main() -> None:
                 rows.append(row)
     stored = pd.DataFrame(rows)
     stored = stored[stored["target_date"].between(args.first, args.last)]
+    if args.rows:
+        stored.to_parquet(args.rows)
     result = accuracy(realized_errors(stored, frame[base.target], base.interval_levels), base.interval_levels)
     line = {"when": f"{datetime.now(timezone.utc):%Y-%m-%d %H:%M}", "family": args.family,
             "targets": f"{args.first}..{args.last}", "settings": overrides,

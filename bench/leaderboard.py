@@ -1,7 +1,7 @@
 """Benchmark (not a test): every family at its full recipe, as of 2019-05-31, on one machine.
 
     .venv/bin/python bench/leaderboard.py [--protocol chapter|honest] [--workers 2] [--families a,b]
-        [--window-order chapter|uniform] [--recipe family|chapter|robust]
+        [--window-order chapter|uniform] [--recipe family|chapter|robust] [--merge]
 
 Trains each family in its own process (``--workers`` at a time, one TensorFlow thread each),
 scores it with the pipeline's one scoring function on the same target dates, and writes
@@ -16,6 +16,7 @@ import argparse
 import json
 import os
 import platform
+import re
 import sys
 import time
 from concurrent.futures import ProcessPoolExecutor, as_completed
@@ -96,6 +97,11 @@ def render(results: list[dict], protocol: str, wall: float, workers: int, window
         lines.append(f"| {r['family']} | {r['mae_h1']:,.0f} | {r['mape_h1']:.2f} % | {r['mae_mean']:,.0f} | "
                      f"{chapter_text} | {r['epochs']} | {r['seconds']:.0f} |")
     lines += ["", f"Total training time (sum over families): {sum(r['seconds'] for r in results) / 60:.1f} min."]
+    runs = sorted({r.get("run_at", "") for r in results})
+    if len(runs) > 1:  # --merge: say which rows were measured when
+        lines += ["", "Rows measured in separate runs (--merge), UTC: " + "; ".join(
+            f"{run}: " + ", ".join(r["family"] for r in results if r.get("run_at", "") == run)
+            for run in runs) + "."]
     return "\n".join(lines) + "\n"
 
 
@@ -107,6 +113,8 @@ def main() -> None:
     parser.add_argument("--epochs", type=int, default=500)
     parser.add_argument("--window-order", default="chapter", choices=["chapter", "uniform"])
     parser.add_argument("--recipe", default="family", choices=RECIPES)
+    parser.add_argument("--merge", action="store_true",
+                        help="keep the file's rows of families not named in --families (a new family's row)")
     args = parser.parse_args()
     from pipeline import families
     from pipeline.config import DEFAULT_FAMILIES
@@ -115,19 +123,23 @@ def main() -> None:
     overrides = {"protocol": args.protocol, "epochs": args.epochs, "tf_threads": 1,
                  "window_order": args.window_order, "recipe": args.recipe}
     started = time.perf_counter()
-    results = []
     # leaderboard.md is the chapter's setting; any other setting is named in the file name
     departures = [value for value in (args.protocol, args.window_order) if value != "chapter"]
     departures += [args.recipe] if args.recipe != "family" else []
     filename = "-".join(["leaderboard", *departures]) + ".md"
     out = ROOT / "bench" / "results" / filename
     out.parent.mkdir(parents=True, exist_ok=True)
+    results = []
+    if args.merge and out.with_suffix(".json").exists():
+        first_run = re.search(r"Run (\d{4}-\d\d-\d\d \d\d:\d\d) UTC", out.read_text()).group(1)
+        results = [{"run_at": first_run, **r} for r in json.loads(out.with_suffix(".json").read_text())
+                   if r["family"] not in names]
     # slowest first (the default family order), so that the pool's tail is short
     order = sorted(names, key=lambda n: DEFAULT_FAMILIES.index(n) if n in DEFAULT_FAMILIES else len(DEFAULT_FAMILIES))
     with ProcessPoolExecutor(max_workers=args.workers) as pool:
         futures = {pool.submit(train_one, name, overrides): name for name in order}
         for future in as_completed(futures):
-            result = future.result()
+            result = {**future.result(), "run_at": f"{datetime.now(timezone.utc):%Y-%m-%d %H:%M}"}
             results.append(result)
             print(f"{result['family']:16s} h1 {result['mae_h1']:9,.0f}  mean {result['mae_mean']:9,.0f}  "
                   f"epochs {result['epochs']:3d}  {result['seconds']:6.0f} s", flush=True)

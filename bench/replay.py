@@ -174,6 +174,8 @@ def main() -> None:
     product = scored(forecasting.stored(base))
     results.append({"model": "product (champion each night)", "kind": "product", **accuracy(product, levels)})
     families_scored = scored(pd.concat(family_parts, ignore_index=True))
+    # every scored row, for analyses the tables do not show (state, not a result: under RIDERSHIP_HOME)
+    families_scored.to_parquet(Path(os.environ["RIDERSHIP_HOME"]) / "replay-family-rows.parquet")
     # the oracle picks, for each retrain period, the family whose forecasts were best in hindsight
     best = families_scored.groupby(["retrain", "model"])["abs_error"].mean().groupby(level=0).idxmin()
     picks = {retrain: model for retrain, model in best.values}

@@ -37,7 +37,7 @@ def env(tmp_path_factory) -> dict[str, str]:
         "RIDERSHIP_HOME": str(home / "state"),
         "RIDERSHIP_EPOCHS": "2",
         # and an ensemble of two of them, which must train after them and adopt them
-        "RIDERSHIP_FAMILIES": f"naive,sarima,linear,multivariate_rnn,{PAIR}",
+        "RIDERSHIP_FAMILIES": f"naive,sarima,linear,multivariate_rnn,lightgbm,{PAIR}",
         "PYTHONPATH": str(PROJECT_ROOT),  # where the tasks find the test ensemble
         "RIDERSHIP_TRAIN_MONTHS": "6",  # tiny training sets: this checks wiring, not accuracy
         "RIDERSHIP_TRAINING_SCHEDULE": "none",
