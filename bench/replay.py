@@ -2,7 +2,7 @@
 
     make bench-replay REPLAY_ARGS="--first 2018-06-01 --last 2018-12-31"
     .venv/bin/python bench/replay.py --first 2018-06-01 --last 2018-12-31 [--cadence monthly|DAYS]
-        [--families a,b] [--workers 2] [--baselines seasonal_naive,autoarima,mstl,lightgbm_mlforecast|none]
+        [--families a,b] [--workers 2] [--home DIR] [--baselines seasonal_naive,autoarima,mstl,lightgbm_mlforecast|none]
 
 At every retrain date (the day before --first, then month ends, or every DAYS days) it runs the
 pipeline's own steps, the ones the training DAG's tasks call: validate → clean → materialize →
@@ -120,6 +120,17 @@ def run_baselines(frame, plan: list[tuple], settings, models: list[str], workdir
     return rows.drop(columns=["retrain"])
 
 
+def resumable(home: Path, what: dict) -> Path:
+    """The directory of completed nights under `home`, refusing one left by a different replay."""
+    done = home / "replay-nights"
+    done.mkdir(parents=True, exist_ok=True)
+    recorded = done / "replay.json"
+    if recorded.exists() and json.loads(recorded.read_text()) != what:
+        raise SystemExit(f"{home} holds a different replay ({recorded.read_text()}); give another --home")
+    recorded.write_text(json.dumps(what))
+    return done
+
+
 def main() -> None:
     parser = argparse.ArgumentParser()
     parser.add_argument("--first", default="2018-06-01", help="first target day scored")
@@ -127,9 +138,12 @@ def main() -> None:
     parser.add_argument("--cadence", default="monthly", help="'monthly' (month ends) or a number of days")
     parser.add_argument("--families", default="", help="default: Settings.families")
     parser.add_argument("--workers", type=int, default=2, help="trainings at a time (the DAG's parallelism)")
+    parser.add_argument("--home", help="state directory; a replay interrupted there resumes after its last "
+                                         "complete night (default: RIDERSHIP_HOME, else a new temporary one)")
     parser.add_argument("--baselines", default=",".join(BASELINES), help="comma-separated, or 'none'")
     args = parser.parse_args()
-    os.environ.setdefault("RIDERSHIP_HOME", tempfile.mkdtemp(prefix="ridership-replay-"))
+    home = Path(args.home or os.environ.get("RIDERSHIP_HOME") or tempfile.mkdtemp(prefix="ridership-replay-"))
+    os.environ["RIDERSHIP_HOME"] = str(home)
     os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "3")
 
     import pandas as pd
@@ -143,25 +157,31 @@ def main() -> None:
         base = base.with_overrides(families=tuple(args.families.split(",")))
     frame = data.clean(data.parse_raw(data.read_source(base.data_uri), base.data_uri))
     plan = periods(args.first, args.last, args.cadence)
-    started = time.perf_counter()
-    nights, oracle_parts, family_parts = [], [], []
+    done = resumable(home, {"first": args.first, "last": args.last, "cadence": args.cadence,
+                            "families": list(base.families), "config_digest": base.digest()})
+    train_wall, nights, family_parts = 0.0, [], []
     for retrain, origins in plan:
-        settings = base.with_overrides(as_of=retrain.date())
-        night = time.perf_counter()
-        decision, runs = train_and_promote(settings, steps, args.workers)
-        print(f"{retrain.date()}: {decision['decision']} v{decision['version']} ({decision['family']}) — "
-              f"{decision['reason']} [{time.perf_counter() - night:.0f} s]", flush=True)
-        for day in origins:
-            steps.forecast_next(settings.with_overrides(as_of=day.date()))
-        period_rows = family_rows(runs, frame, origins, settings)
-        family_parts.append(period_rows.assign(retrain=retrain.date()))
-        champion = forecasting.stored(settings)
-        champion = champion[champion["as_of"].between(origins[0].date(), origins[-1].date())]
-        nights.append({"retrain": retrain.date().isoformat(), "decision": decision["decision"],
-                       "version": decision["version"], "candidate": decision["family"],
-                       "champion": champion["model_family"].iloc[0] if len(champion) else "",
-                       "reason": decision["reason"]})
-    train_wall = time.perf_counter() - started
+        marker = done / f"{retrain.date()}.json"
+        if not marker.exists():  # a night a previous, interrupted replay in this home did not finish
+            settings = base.with_overrides(as_of=retrain.date())
+            started = time.perf_counter()
+            decision, runs = train_and_promote(settings, steps, args.workers)
+            print(f"{retrain.date()}: {decision['decision']} v{decision['version']} ({decision['family']}) — "
+                  f"{decision['reason']} [{time.perf_counter() - started:.0f} s]", flush=True)
+            for day in origins:
+                steps.forecast_next(settings.with_overrides(as_of=day.date()))
+            family_rows(runs, frame, origins, settings).to_parquet(marker.with_suffix(".parquet"))
+            champion = forecasting.stored(settings)
+            champion = champion[champion["as_of"].between(origins[0].date(), origins[-1].date())]
+            night = {"retrain": retrain.date().isoformat(), "decision": decision["decision"],
+                     "version": decision["version"], "candidate": decision["family"],
+                     "champion": champion["model_family"].iloc[0] if len(champion) else "",
+                     "reason": decision["reason"], "seconds": time.perf_counter() - started}
+            marker.write_text(json.dumps(night))  # written last: the night is complete
+        night = json.loads(marker.read_text())
+        nights.append(night)
+        train_wall += night["seconds"]
+        family_parts.append(pd.read_parquet(marker.with_suffix(".parquet")).assign(retrain=retrain.date()))
 
     actual = frame[base.target].loc[args.first:args.last]
     levels = base.interval_levels
@@ -175,7 +195,7 @@ def main() -> None:
     results.append({"model": "product (champion each night)", "kind": "product", **accuracy(product, levels)})
     families_scored = scored(pd.concat(family_parts, ignore_index=True))
     # every scored row, for analyses the tables do not show (state, not a result: under RIDERSHIP_HOME)
-    families_scored.to_parquet(Path(os.environ["RIDERSHIP_HOME"]) / "replay-family-rows.parquet")
+    families_scored.to_parquet(home / "replay-family-rows.parquet")
     # the oracle picks, for each retrain period, the family whose forecasts were best in hindsight
     best = families_scored.groupby(["retrain", "model"])["abs_error"].mean().groupby(level=0).idxmin()
     picks = {retrain: model for retrain, model in best.values}
@@ -189,7 +209,7 @@ def main() -> None:
     models = [] if args.baselines == "none" else args.baselines.split(",")
     if models:
         began = time.perf_counter()
-        rows = run_baselines(frame, plan, base, models, Path(os.environ["RIDERSHIP_HOME"]))
+        rows = run_baselines(frame, plan, base, models, home)
         baseline_wall = time.perf_counter() - began
         for name, group in rows.groupby("model"):
             results.append({"model": name, "kind": "baseline", **accuracy(scored(group), levels)})
