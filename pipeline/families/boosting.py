@@ -115,6 +115,10 @@ class GradientBoosting(Family):
         return max(frame.index[0], self.fit_cutoff() - pd.DateOffset(months=months))
 
     def training_rows(self, frame: pd.DataFrame) -> tuple[pd.DataFrame, np.ndarray]:
+        """(rows, labels): a feature row for every (origin, horizon) whose target day lies between
+        the start of the history and the fit cutoff, and its label, the target's count divided by
+        the 28-day level at the origin (dimensionless). Raises ValueError when the history is
+        shorter than the warm-up (a year and two levels) the features need."""
         history = frame.loc[self.history_start(frame): self.fit_cutoff()].asfreq("D")
         last = len(history) - 1
         pairs = [(i, h) for h in range(1, self.settings.horizon + 1) for i in range(WARMUP_DAYS, last - h + 1)]
