@@ -54,15 +54,14 @@ def cmd_train(settings: Settings, args) -> dict:
 def cmd_promote(settings: Settings, args) -> dict:
     from pipeline import steps
 
-    context = _prepare(settings, {"trigger": "cli"})
-    return steps.promote_best(settings, context["manifest_uri"], context["parent_run_id"], context["run_key"],
-                              {"trigger": "cli"})
+    return steps.promote_trained(settings, {"trigger": "cli"})
 
 
 def cmd_forecast(settings: Settings, args) -> dict:
     from pipeline import steps
 
-    return steps.forecast_next(settings)
+    # --data names the source to forecast from; without it, the last validated training snapshot
+    return steps.forecast_from_source(settings) if args.data else steps.forecast_next(settings)
 
 
 def cmd_leaderboard(settings: Settings, args) -> dict:
@@ -88,7 +87,9 @@ def parser() -> argparse.ArgumentParser:
     sub.add_parser("validate", parents=[common], help="validate the data source (exit 2 on bad data)")
     train = sub.add_parser("train", parents=[common], help="train model families and log them to MLflow")
     train.add_argument("family", nargs="+")
-    sub.add_parser("promote", parents=[common], help="register the best family; move @champion if it wins")
+    sub.add_parser("promote", parents=[common],
+                   help="register the best family the last `train` trained for that date and data; "
+                        "move @champion if it wins")
     sub.add_parser("forecast", parents=[common], help="forecast the next days with the champion")
     sub.add_parser("leaderboard", parents=[common], help="the latest leaderboard, champion and forecast")
     return top
@@ -102,6 +103,9 @@ def main(argv: list[str] | None = None) -> int:
         result = COMMANDS[args.command](settings, args)
     except DataValidationError as exc:
         print(f"error: {exc}", file=sys.stderr)
+        if args.json:  # the report, failed expectations and all, for whatever reads the JSON
+            print(json.dumps({"valid": False, "error": str(exc), "failures": exc.failures,
+                              "data_docs_uri": exc.data_docs_uri}, indent=2, default=str))
         return EXIT_BAD_DATA
     except (RidershipError, ValueError, KeyError) as exc:
         print(f"error: {exc}", file=sys.stderr)

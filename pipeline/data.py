@@ -20,6 +20,7 @@ COUNT_COLUMNS = ("bus", "rail_boardings", "total_rides")
 RAW_COLUMNS = (DATE_COLUMN, DAY_TYPE_COLUMN, *COUNT_COLUMNS)
 DAY_TYPES = ("W", "A", "U")
 DATE_FORMAT = "%m/%d/%Y"
+ISO_DATE = r"\d{4}-\d{2}-\d{2}(T\d{2}:\d{2}(:\d{2}(\.\d+)?)?(Z|[+-]\d{2}:?\d{2})?)?"
 # The chapter's short names for the cleaned frame.
 CLEAN_RENAMES = {DATE_COLUMN: "date", "rail_boardings": "rail"}
 
@@ -51,20 +52,45 @@ def parse_raw(data: bytes, uri: str) -> pd.DataFrame:
     except pd.errors.EmptyDataError as exc:
         raise DataSourceError(f"data source {uri} has no header and no rows") from exc
     frame.columns = [str(c).strip() for c in frame.columns]
+    frame = frame.fillna("")
+    # Spreadsheets that re-save the export leave empty or all-comma rows: no data, skipped, counted.
+    empty = (frame.apply(lambda column: column.str.strip()) == "").all(axis=1) if len(frame.columns) else frame.index
+    blank_lines = sum(1 for line in text.splitlines()[1:] if not line.strip())  # read_csv skips them itself
+    frame = frame[~empty]
     if frame.empty:
         raise DataSourceError(
             f"data source {uri} has a header ({', '.join(frame.columns)}) but no data rows"
         )
-    return frame.fillna("")
+    frame.attrs["skipped_blank_rows"] = int(empty.sum()) + blank_lines
+    return frame
+
+
+def parse_dates(values: pd.Series) -> pd.Series:
+    """Service dates as written by the portal's CSV export (MM/DD/YYYY) or its API export (ISO,
+    2019-05-31T00:00:00.000, with or without a zone): the calendar day written, never shifted by a
+    time or a zone. Anything else becomes NaT."""
+    text = values.str.strip()
+    iso = text.str.fullmatch(ISO_DATE)
+    written = pd.to_datetime(text.where(~iso), format=DATE_FORMAT, errors="coerce")
+    named = pd.to_datetime(text.where(iso).str[:10], format="%Y-%m-%d", errors="coerce")
+    # one resolution whichever form the file uses (an all-NaT parse comes back in seconds)
+    return written.astype("datetime64[us]").fillna(named.astype("datetime64[us]"))
+
+
+def parse_counts(values: pd.Series) -> pd.Series:
+    """Counts, with or without thousands separators ("827,394"); anything else becomes NaN."""
+    text = values.str.strip()
+    grouped = text.str.fullmatch(r"\d{1,3}(,\d{3})+")
+    return pd.to_numeric(text.where(~grouped, text.str.replace(",", "")), errors="coerce")
 
 
 def typed_view(raw: pd.DataFrame) -> pd.DataFrame:
     """Parse dates and counts; unparseable cells become NaT/NaN for validation to report."""
     typed = pd.DataFrame(index=raw.index)
-    typed[DATE_COLUMN] = pd.to_datetime(raw[DATE_COLUMN].str.strip(), format=DATE_FORMAT, errors="coerce")
+    typed[DATE_COLUMN] = parse_dates(raw[DATE_COLUMN])
     typed[DAY_TYPE_COLUMN] = raw[DAY_TYPE_COLUMN].str.strip()
     for column in COUNT_COLUMNS:
-        typed[column] = pd.to_numeric(raw[column].str.strip(), errors="coerce")
+        typed[column] = parse_counts(raw[column])
     return typed
 
 

@@ -9,9 +9,12 @@ version and returns the recorded decision instead of registering twice.
 
 from __future__ import annotations
 
+import fcntl
 import logging
 import math
-from typing import Any
+from contextlib import contextmanager
+from pathlib import Path
+from typing import Any, Iterator
 
 import mlflow
 import pandas as pd
@@ -25,6 +28,8 @@ from pipeline.serving import MODEL_URI_TAG, load_logged_family
 
 log = logging.getLogger(__name__)
 
+# An arbitrary 64-bit key naming the promotion lock among PostgreSQL advisory locks.
+PROMOTION_LOCK_KEY = 0x72696465727368  # "ridersh"
 DECISION_TAG = "ridership.decision"
 REASON_TAG = "ridership.decision_reason"
 
@@ -76,7 +81,7 @@ def _existing_decision(settings: Settings, run_key: str) -> dict | None:
     for mv in versions:
         if DECISION_TAG in mv.tags:
             return {"decision": mv.tags[DECISION_TAG], "reason": mv.tags.get(REASON_TAG, ""),
-                    "version": mv.version, "family": mv.tags.get(tracking.FAMILY_TAG),
+                    "version": str(mv.version), "family": mv.tags.get(tracking.FAMILY_TAG),
                     "rerun": True}
     return None
 
@@ -92,9 +97,42 @@ def decide(candidate_mae: float, champion_mae: float | None, margin: float) -> t
     return False, f"mean MAE {candidate_mae:,.0f} does not beat champion's {champion_mae:,.0f} (margin {margin:.1%})"
 
 
+@contextmanager
+def promotion_lock(settings: Settings) -> Iterator[None]:
+    """Held while a promotion decides, so that two (the CLI, the training DAG, a rollback) never
+    decide at once: the second waits, then finds the first's decision.
+
+    With the forecast table on PostgreSQL (the production topology, shared by every worker): a
+    session-level advisory lock there. Otherwise (the embedded default, one machine): an exclusive
+    lock on `promotion.lock` under the home directory.
+    """
+    if settings.forecast_db_uri.startswith("postgresql"):
+        import sqlalchemy as sa
+
+        with sa.create_engine(settings.forecast_db_uri).connect() as connection:
+            connection.execute(sa.text("SELECT pg_advisory_lock(:key)"), {"key": PROMOTION_LOCK_KEY})
+            try:
+                yield
+            finally:
+                connection.execute(sa.text("SELECT pg_advisory_unlock(:key)"), {"key": PROMOTION_LOCK_KEY})
+        return
+    path = Path(settings.home) / "promotion.lock"
+    path.parent.mkdir(parents=True, exist_ok=True)
+    with path.open("a") as handle:
+        fcntl.flock(handle, fcntl.LOCK_EX)  # released when the file is closed, also if this process dies
+        yield
+
+
 def promote(settings: Settings, parent_run_id: str, run_key: str, frame: pd.DataFrame,
             tags: dict[str, str]) -> dict[str, Any]:
-    """Pick the best finished family run under the parent and gate it against the champion."""
+    """Pick the best finished family run under the parent and gate it against the champion,
+    holding the promotion lock."""
+    with promotion_lock(settings):
+        return _promote(settings, parent_run_id, run_key, frame, tags)
+
+
+def _promote(settings: Settings, parent_run_id: str, run_key: str, frame: pd.DataFrame,
+             tags: dict[str, str]) -> dict[str, Any]:
     mlflow_client = tracking.client(settings)
     previous = _existing_decision(settings, run_key)
     if previous:

@@ -48,6 +48,7 @@ def validate_source(settings: Settings) -> dict[str, Any]:
     if not storage.exists(raw_uri):
         storage.write_bytes(raw_uri, raw_bytes)
     return {"data_hash": data_hash, "raw_uri": raw_uri, "rows": report.rows,
+            "skipped_blank_rows": report.skipped_blank_rows,
             "unique_days": report.unique_days, "first_date": report.first_date.isoformat(),
             "last_date": report.last_date.isoformat(), "expectations": report.expectations,
             "data_docs_uri": storage.join(report.data_docs_uri, "index.html")}
@@ -189,6 +190,25 @@ def promote_best(settings: Settings, manifest_uri: str, parent_run_id: str, run_
     return decision
 
 
+def promote_trained(settings: Settings, lineage: dict[str, Any] | None = None) -> dict[str, Any]:
+    """Gate what the latest training run as of `settings.as_of` on the source's current data trained,
+    whichever families it was given (the CLI's `promote` after `train FAMILY…`).
+
+    Returns promote_best's decision. Raises PromotionError when no training ran for that date and
+    data, and the validation errors of validate_source.
+    """
+    from pipeline import tracking
+    from pipeline.errors import PromotionError
+
+    checked = validate_source(settings)
+    run = tracking.latest_pipeline_run(settings, checked["data_hash"])
+    if run is None:
+        raise PromotionError(f"nothing was trained as of {settings.as_of} on the data of {settings.data_uri} "
+                             f"(hash {checked['data_hash']}): run `ridership train FAMILY…` first")
+    return promote_best(settings, run.data.tags[tracking.WINDOWS_MANIFEST_TAG], run.info.run_id,
+                        run.data.tags[tracking.RUN_KEY_TAG], lineage)
+
+
 def last_good_frame(settings: Settings) -> pd.DataFrame:
     """The last validated data: forecasting keeps working when tonight's data is bad."""
     return load_clean(latest_clean(settings)["clean_uri"])
@@ -198,6 +218,20 @@ def forecast_next(settings: Settings) -> dict[str, Any]:
     from pipeline import forecasting
 
     return forecasting.forecast(settings, last_good_frame(settings))
+
+
+def forecast_from_source(settings: Settings) -> dict[str, Any]:
+    """Forecast with the champion from the data source `settings.data_uri` names, validated first,
+    instead of the last training snapshot; the result names the source and its hash.
+
+    Raises DataSourceError (unreadable or missing source), DataValidationError (bad data),
+    NoChampionError. The forecast table's rows for that origin and version are upserted.
+    """
+    from pipeline import forecasting
+
+    checked = validate_source(settings)
+    frame = data.clean(data.parse_raw(storage.read_bytes(checked["raw_uri"]), checked["raw_uri"]))
+    return {**forecasting.forecast(settings, frame), "data_uri": settings.data_uri, "data_hash": checked["data_hash"]}
 
 
 def score_realized(settings: Settings) -> dict[str, Any]:

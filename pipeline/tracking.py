@@ -27,6 +27,8 @@ T = TypeVar("T")
 RUN_KEY_TAG = "ridership.run_key"
 AS_OF_TAG = "ridership.as_of"
 FAMILY_TAG = "ridership.family"
+DATA_HASH_TAG = "ridership.data_hash"
+WINDOWS_MANIFEST_TAG = "ridership.windows_manifest"
 MODEL_NAME_IN_RUN = "model"
 METRICS_PER_BATCH = 900  # MLflow accepts at most 1000 metrics per log_batch
 
@@ -120,6 +122,17 @@ def parent_run(settings: Settings, run_key: str, tags: dict[str, str]) -> str:
         return run.info.run_id
 
     return with_retries(settings, get_or_create, "create the parent run")
+
+
+def latest_pipeline_run(settings: Settings, data_hash: str):
+    """The latest pipeline (parent) run as of settings.as_of on the data with this hash, or None."""
+    runs = client(settings).search_runs(
+        [experiment_id(settings)],
+        filter_string=(f"tags.`{AS_OF_TAG}` = '{settings.as_of.isoformat()}' and tags.`{DATA_HASH_TAG}` = "
+                       f"'{data_hash}' and tags.`{RUN_KEY_TAG}` != ''"),
+        order_by=["attributes.start_time DESC"], max_results=1,
+    )
+    return runs[0] if runs else None
 
 
 def close_stale_runs(settings: Settings, parent_run_id: str, family: str) -> None:

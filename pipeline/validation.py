@@ -21,7 +21,8 @@ from pipeline.errors import DataValidationError
 
 log = logging.getLogger(__name__)
 
-EXAMPLE_ROWS = 3
+# Bad lines named in a failure message, per expectation (the data docs list them all).
+LISTED_LINES = 20
 SUM_COLUMN = "bus + rail_boardings"
 GAP_COLUMN = "days since previous date"
 
@@ -43,6 +44,7 @@ class ValidationReport:
     last_date: date
     expectations: int
     data_docs_uri: str
+    skipped_blank_rows: int = 0
 
 
 def _schema_checks(gxe) -> list[Check]:
@@ -59,7 +61,7 @@ def _schema_checks(gxe) -> list[Check]:
 def _content_checks(gxe, max_count: int) -> list[Check]:
     checks = [
         Check(gxe.ExpectColumnValuesToNotBeNull(column=DATE_COLUMN), DATE_COLUMN,
-              "dates must be valid MM/DD/YYYY dates"),
+              "dates must be valid MM/DD/YYYY dates or ISO dates (YYYY-MM-DD, optionally with a time)"),
         Check(gxe.ExpectColumnValuesToBeInSet(column=DAY_TYPE_COLUMN, value_set=list(DAY_TYPES)),
               DAY_TYPE_COLUMN, "day_type must be W (weekday), A (Saturday) or U (Sunday/holiday)"),
     ]
@@ -118,11 +120,12 @@ def _run_suite(context, name: str, frame: pd.DataFrame, checks: list[Check]):
 
 def _example_lines(raw: pd.DataFrame, indices: list) -> str:
     shown = []
-    for index in list(indices)[:EXAMPLE_ROWS]:
+    for index in list(indices)[:LISTED_LINES]:
         if index in raw.index:
             values = ", ".join(f"{c}={raw.at[index, c]!r}" for c in RAW_COLUMNS if c in raw.columns)
             shown.append(f"line {int(index) + 2}: {values}")
-    return "; ".join(shown)
+    more = f" (first {LISTED_LINES} of {len(indices)})" if len(indices) > LISTED_LINES else ""
+    return "; ".join(shown) + more
 
 
 def _describe(result, check: Check, raw: pd.DataFrame) -> dict:
@@ -209,6 +212,7 @@ def validate(raw: pd.DataFrame, *, uri: str, as_of: date, train_start: date,
         last_date=dates.max().date(),
         expectations=total,
         data_docs_uri=docs_uri,
+        skipped_blank_rows=raw.attrs.get("skipped_blank_rows", 0),
     )
 
 

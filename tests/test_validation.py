@@ -52,7 +52,7 @@ def test_extra_column_is_tolerated(raw_frame, tmp_path):
     (5, "01/04/2001,W,100,100,201", "total_rides", "total_rides must equal bus \\+ rail_boardings"),
     (5, "01/04/2001,W,-100,100,0", "bus", "counts must lie between 0"),
     (5, "01/04/2001,W,abc,100,100", "bus", "counts must be present and numeric"),
-    (5, "2001-01-04,W,100,100,200", "service_date", "valid MM/DD/YYYY"),
+    (5, "2001-13-04,W,100,100,200", "service_date", "valid MM/DD/YYYY"),  # ISO-shaped, no 13th month
     (5, "01/04/2001,W,90000000,100,90000100", "bus", "between 0 and 5,000,000"),
 ])
 def test_bad_rows_are_reported_with_column_and_line(raw_bytes, tmp_path, line_no, replacement, column, message):
