@@ -5,6 +5,8 @@
     ridership promote
     ridership forecast
     ridership leaderboard
+    ridership rollback [--to VERSION] --reason TEXT
+    ridership champions
 
 Every command accepts --as-of YYYY-MM-DD and --json. Expected failures (bad data, no
 champion, ...) print one clear message and exit non-zero without a traceback.
@@ -64,6 +66,24 @@ def cmd_forecast(settings: Settings, args) -> dict:
     return steps.forecast_from_source(settings) if args.data else steps.forecast_next(settings)
 
 
+def cmd_rollback(settings: Settings, args) -> dict:
+    import getpass
+
+    from pipeline import steps
+
+    return steps.rollback_champion(settings, args.reason, f"{getpass.getuser()} (cli)", args.to)
+
+
+def cmd_champions(settings: Settings, args) -> dict:
+    from pipeline import steps
+
+    events = steps.champion_history(settings)
+    lines = [f"v{e['version']:>4} {e['family']:<20} {e['since']:%Y-%m-%d %H:%M} .. "
+             f"{e['until'].strftime('%Y-%m-%d %H:%M') if e['until'] else 'now':<16} {e['event']:<9} "
+             f"{e['by']}: {e['reason']}" for e in events]
+    return {"champions": events, "text": "\n".join(lines) or "no champion yet"}
+
+
 def cmd_leaderboard(settings: Settings, args) -> dict:
     from pipeline import report
 
@@ -72,7 +92,8 @@ def cmd_leaderboard(settings: Settings, args) -> dict:
 
 COMMANDS: dict[str, Callable[[Settings, Any], dict]] = {
     "validate": cmd_validate, "train": cmd_train, "promote": cmd_promote,
-    "forecast": cmd_forecast, "leaderboard": cmd_leaderboard,
+    "forecast": cmd_forecast, "leaderboard": cmd_leaderboard, "rollback": cmd_rollback,
+    "champions": cmd_champions,
 }
 
 
@@ -92,6 +113,10 @@ def parser() -> argparse.ArgumentParser:
                         "move @champion if it wins")
     sub.add_parser("forecast", parents=[common], help="forecast the next days with the champion")
     sub.add_parser("leaderboard", parents=[common], help="the latest leaderboard, champion and forecast")
+    rollback = sub.add_parser("rollback", parents=[common], help="move @champion back to an earlier version")
+    rollback.add_argument("--to", help="the version (default: the champion before the current one)")
+    rollback.add_argument("--reason", required=True, help="why (recorded with the version)")
+    sub.add_parser("champions", parents=[common], help="the history of @champion: promotions and rollbacks")
     return top
 
 
@@ -115,7 +140,7 @@ def main(argv: list[str] | None = None) -> int:
 
 
 def _human(command: str, result: dict) -> str:
-    if command == "leaderboard":
+    if command in ("leaderboard", "champions"):
         return result["text"]
     return "\n".join(f"{k}: {v}" for k, v in result.items() if not isinstance(v, (list, dict))) or str(result)
 

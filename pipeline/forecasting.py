@@ -10,6 +10,7 @@ import pandas as pd
 import sqlalchemy as sa
 
 from pipeline import storage, tracking
+from pipeline.calendar import day_type
 from pipeline.config import Settings
 from pipeline.errors import NoChampionError
 from pipeline.registry import champion_for
@@ -109,7 +110,9 @@ def forecast(settings: Settings, frame: pd.DataFrame) -> dict:
     storage.write_bytes(plot_uri, plot(history, predictions, settings, champion.version, family))
     return {"as_of": origin.isoformat(), "model_version": champion.version, "model_family": family,
             "rows": len(rows), "plot_uri": plot_uri,
-            "forecast": [{"target_date": r["target_date"].isoformat(), "forecast": round(r["forecast"])}
+            "forecast": [{"target_date": r["target_date"].isoformat(), "day_type": day_type(r["target_date"]),
+                          "horizon": r["horizon"], "forecast": round(r["forecast"]),
+                          **{c: round(r[c]) for c in bounds}, "model_version": r["model_version"]}
                          for r in rows]}
 
 

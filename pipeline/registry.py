@@ -20,7 +20,7 @@ import mlflow
 import pandas as pd
 from mlflow.exceptions import MlflowException
 
-from pipeline import tracking
+from pipeline import history, tracking
 from pipeline.config import Settings
 from pipeline.errors import PromotionError
 from pipeline.scoring import Scores, evaluate
@@ -170,13 +170,74 @@ def _promote(settings: Settings, parent_run_id: str, run_key: str, frame: pd.Dat
     version = tracking.with_retries(settings, lambda: mlflow.register_model(
         model_uri, settings.registered_model, tags=version_tags,
     ), "register the candidate").version
+    describe(settings, str(version), family, f"{decision}: {reason}. Candidate mean 14-day MAE "
+             f"{candidate_mae:,.0f} riders, h=1 {best.data.metrics.get('mae_h1', math.nan):,.0f}, scored on "
+             f"{settings.score_start}..{settings.as_of}.")
     if promoted:
         tracking.with_retries(settings, lambda: mlflow_client.set_registered_model_alias(
             settings.registered_model, settings.champion_alias, version), "move the champion alias")
+        history.record(settings, str(version), family, "promoted", reason, "gate")
     result = {"decision": decision, "reason": reason, "version": str(version), "family": family,
               "candidate_run_id": best.info.run_id, "candidate_mae_mean": candidate_mae,
               "champion_version": champion.version if champion else None,
               "champion_mae_mean": champion_mae, "rerun": False}
     mlflow_client.set_tag(parent_run_id, DECISION_TAG, f"{decision}: version {version} ({family})")
     log.info("promotion: %s", result)
+    return result
+
+
+MODEL_DESCRIPTION = ("Daily CTA rail boardings for the {horizon} days after the last day of data, "
+                     "with 80 % and 95 % prediction intervals. @{alias} is the version the nightly gate "
+                     "promoted (best mean 14-day MAE, never worse than the champion it replaced) or an "
+                     "operator rolled back to; `ridership champions` lists the history.")
+
+
+def describe(settings: Settings, version: str, family: str, decision: str) -> None:
+    """Descriptions an operator reads in the MLflow UI: the model's, and this version's (family,
+    as-of date, the gate's decision and numbers)."""
+    mlflow_client = tracking.client(settings)
+    mlflow_client.update_registered_model(settings.registered_model, description=MODEL_DESCRIPTION.format(
+        horizon=settings.horizon, alias=settings.champion_alias))
+    mlflow_client.update_model_version(settings.registered_model, version,
+                                       description=f"{family}, trained on data up to {settings.as_of}. {decision}")
+
+
+def rollback(settings: Settings, reason: str, who: str, to_version: str | None = None) -> dict[str, Any]:
+    """Move @champion back to `to_version`, by default the champion before the current one.
+
+    The version must have been through the gate (it carries a decision); the move is recorded in
+    the champion history and as tags on the version (who, when, why, from which version). Raises
+    PromotionError for an unknown version, one the gate never validated, the current champion,
+    an empty reason, or no earlier champion to go back to.
+    """
+    if not reason.strip():
+        raise PromotionError("a rollback needs a reason (it is recorded with the version)")
+    with promotion_lock(settings):
+        mlflow_client = tracking.client(settings)
+        current = current_champion(settings)
+        if to_version is None:
+            earlier = [e for e in history.events(settings) if current is None or e["version"] != str(current.version)]
+            if not earlier:
+                raise PromotionError("no earlier champion to roll back to: give --to VERSION")
+            to_version = earlier[-1]["version"]
+        try:
+            target = mlflow_client.get_model_version(settings.registered_model, str(to_version))
+        except MlflowException as exc:
+            raise PromotionError(f"model {settings.registered_model!r} has no version {to_version}") from exc
+        if DECISION_TAG not in target.tags:
+            raise PromotionError(f"version {to_version} was never validated by the gate (it has no "
+                                 f"{DECISION_TAG} tag): refusing to make it the champion")
+        if current is not None and str(current.version) == str(to_version):
+            raise PromotionError(f"version {to_version} is already the champion")
+        when = pd.Timestamp.now(tz="UTC").isoformat()
+        for key, value in {"ridership.rollback_reason": reason, "ridership.rollback_by": who,
+                           "ridership.rollback_at": when,
+                           "ridership.rolled_back_from": str(current.version) if current else ""}.items():
+            mlflow_client.set_model_version_tag(settings.registered_model, str(to_version), key, value)
+        mlflow_client.set_registered_model_alias(settings.registered_model, settings.champion_alias, str(to_version))
+        family = target.tags.get(tracking.FAMILY_TAG, "")
+        history.record(settings, str(to_version), family, "rollback", reason, who)
+    result = {"version": str(to_version), "family": family, "from_version": str(current.version) if current else None,
+              "reason": reason, "by": who, "at": when, "as_of": target.tags.get(tracking.AS_OF_TAG)}
+    log.warning("champion rolled back: %s", result)
     return result

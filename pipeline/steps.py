@@ -145,7 +145,9 @@ def train_family(settings: Settings, family_name: str, manifest_uri: str, parent
               "epochs": fit.epochs,
               "seconds": round(time.perf_counter() - started, 2),
               "mae_h1": scores.mae_h1, "mape_h1": scores.mape_h1, "mae_mean": scores.mae_mean}
-    log.info("trained %s", result)
+    log.info("trained %s as of %s in %.1f s (%d epochs): MAE h=1 %s, mean of %d horizons %s riders; run %s",
+             family_name, settings.as_of, result["seconds"], fit.epochs, f"{scores.mae_h1:,.0f}", settings.horizon,
+             f"{scores.mae_mean:,.0f}", run_id)
     return result
 
 
@@ -207,6 +209,21 @@ def promote_trained(settings: Settings, lineage: dict[str, Any] | None = None) -
                              f"(hash {checked['data_hash']}): run `ridership train FAMILY…` first")
     return promote_best(settings, run.data.tags[tracking.WINDOWS_MANIFEST_TAG], run.info.run_id,
                         run.data.tags[tracking.RUN_KEY_TAG], lineage)
+
+
+def rollback_champion(settings: Settings, reason: str, who: str, to_version: str | None = None) -> dict[str, Any]:
+    """Move @champion back (registry.rollback: to `to_version`, else the previous champion); returns
+    the version, its family and as-of date, the version it replaced, who, when and why."""
+    from pipeline import registry
+
+    return registry.rollback(settings, reason, who, to_version)
+
+
+def champion_history(settings: Settings) -> list[dict[str, Any]]:
+    """Every move of @champion, oldest first (history.events)."""
+    from pipeline import history
+
+    return history.events(settings)
 
 
 def last_good_frame(settings: Settings) -> pd.DataFrame:

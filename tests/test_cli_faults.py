@@ -78,3 +78,56 @@ def test_two_promotions_started_together_register_one_version(cli_env, capsys):
     settings = Settings.from_env()
     versions = MlflowClient(settings.mlflow_tracking_uri).search_model_versions(f"name = '{settings.registered_model}'")
     assert [str(v.version) for v in versions] == ["1"]
+
+
+def test_forecast_json_rows_carry_day_type_bounds_and_version(cli_env, capsys):
+    assert main(["train", "naive", "--json"]) == 0 and main(["promote", "--json"]) == 0
+    capsys.readouterr()
+    assert main(["forecast", "--json"]) == 0
+    rows = _json(capsys)["forecast"]
+    assert [r["horizon"] for r in rows] == list(range(1, 15))
+    assert [r["day_type"] for r in rows[:3]] == ["A", "U", "W"]  # Sat Jun 1, Sun Jun 2, Mon Jun 3 2019
+    assert all(0 <= r["lower_95"] <= r["lower_80"] <= r["forecast"] <= r["upper_80"] <= r["upper_95"] for r in rows)
+    assert {r["model_version"] for r in rows} == {1}
+
+
+def test_rollback_moves_the_alias_records_history_and_refuses_what_it_must(cli_env, capsys):
+    import mlflow
+
+    from pipeline import registry
+
+    # linear after 2 epochs is poor, then the seasonal naive beats it: versions 1 and 2, both promoted
+    assert main(["train", "linear", "--json"]) == 0 and main(["promote", "--json"]) == 0
+    assert main(["train", "naive", "--json"]) == 0
+    capsys.readouterr()
+    assert main(["promote", "--json"]) == 0
+    assert _json(capsys)["decision"] == "promoted"
+    settings = Settings.from_env()
+    assert str(registry.current_champion(settings).version) == "2"
+
+    assert main(["rollback", "--to", "99", "--reason", "typo"]) == 1
+    assert "has no version 99" in capsys.readouterr().err
+    assert main(["rollback", "--to", "2", "--reason", "no-op"]) == 1
+    assert "already the champion" in capsys.readouterr().err
+    # a version registered by hand, outside the gate, is refused
+    client = mlflow.tracking.MlflowClient(settings.mlflow_tracking_uri)
+    source = client.get_model_version(settings.registered_model, "1").source
+    client.create_model_version(settings.registered_model, source)
+    assert main(["rollback", "--to", "3", "--reason", "sneak"]) == 1
+    assert "never validated" in capsys.readouterr().err
+
+    assert main(["rollback", "--reason", "naive forecasts a holiday as a weekday", "--json"]) == 0
+    moved = _json(capsys)
+    assert (moved["version"], moved["from_version"], moved["family"]) == ("1", "2", "linear")
+    assert str(registry.current_champion(settings).version) == "1"
+    tags = client.get_model_version(settings.registered_model, "1").tags
+    assert tags["ridership.rollback_reason"] == "naive forecasts a holiday as a weekday"
+    assert tags["ridership.rolled_back_from"] == "2" and tags["ridership.rollback_by"].endswith("(cli)")
+    assert "linear, trained on data up to 2019-05-31" in client.get_model_version(settings.registered_model,
+                                                                                  "1").description
+    assert "prediction intervals" in client.get_registered_model(settings.registered_model).description
+
+    assert main(["champions", "--json"]) == 0
+    history = _json(capsys)["champions"]
+    assert [(e["version"], e["event"]) for e in history] == [("1", "promoted"), ("2", "promoted"), ("1", "rollback")]
+    assert history[0]["until"] == history[1]["since"] and history[-1]["until"] is None

@@ -20,7 +20,7 @@ def dagbag():
 
 def test_no_import_errors(dagbag):
     assert dagbag.import_errors == {}
-    assert set(dagbag.dag_ids) == {"ridership_training", "ridership_forecast"}
+    assert set(dagbag.dag_ids) == {"ridership_training", "ridership_forecast", "ridership_rollback"}
 
 
 def test_training_dag_wires_the_pipeline(dagbag):
@@ -55,7 +55,14 @@ def test_promotion_publishes_the_champion_asset_that_schedules_forecasts(dagbag)
     assert forecast.timetable.timetable.expression == "0 6 * * *"  # and daily
 
 
-@pytest.mark.parametrize("module", ["ridership_training", "ridership_forecast"])
+def test_rollback_dag_asks_for_version_and_reason_and_publishes_the_champion(dagbag):
+    dag = dagbag.dags["ridership_rollback"]
+    assert dag.task_ids == ["rollback"] and type(dag.timetable).__name__ == "NullTimetable"  # by hand only
+    assert set(dag.params) == {"version", "reason"}
+    assert [a.name for a in dag.get_task("rollback").outlets] == ["ridership_champion"]
+
+
+@pytest.mark.parametrize("module", ["ridership_training", "ridership_forecast", "ridership_rollback"])
 def test_dag_files_import_no_heavy_library(module):
     code = (f"import sys; sys.path.insert(0, {str(DAGS)!r}); import {module}; "
             f"print(','.join(m for m in {HEAVY!r} if m in sys.modules))")

@@ -211,3 +211,17 @@ def test_the_recipe_decides_optimizer_and_huber_threshold(monkeypatch):
                        ({"robust_huber_delta": 0}, "robust_huber_delta")):
         with pytest.raises(ValueError, match=field):
             Settings(**bad)
+
+
+def test_keras_training_logs_its_progress(frame, caplog):
+    import logging
+
+    from pipeline.families.keras_family import PROGRESS_EPOCHS
+
+    s = Settings(epochs=PROGRESS_EPOCHS, train_months=6)
+    family = families.create("linear", s)
+    with caplog.at_level(logging.INFO, logger="pipeline.families.keras_family"):
+        family.fit(build_split_windows(frame, family.window_spec(), s), frame)
+    lines = [r.getMessage() for r in caplog.records]
+    assert len(lines) == 1 and lines[0].startswith(f"linear epoch {PROGRESS_EPOCHS}/{PROGRESS_EPOCHS}: loss ")
+    assert "val_mae" in lines[0] and lines[0].endswith(" s")

@@ -11,7 +11,9 @@ Output modes:
 
 from __future__ import annotations
 
+import logging
 import math
+import time
 from datetime import timedelta
 from pathlib import Path
 from typing import ClassVar
@@ -26,6 +28,8 @@ from pipeline.windows import (FEATURES, WindowSpec, calendar_columns, feature_fr
                               origin_inputs)
 
 MODEL_FILE = "model.keras"
+PROGRESS_EPOCHS = 10
+log = logging.getLogger(__name__)
 MOMENTUM = 0.9
 
 
@@ -92,13 +96,31 @@ class KerasFamily(Family):
             **self._training_batches(windows["X_fit"], self.prepare_targets(windows["y_fit"])),
             validation_data=(windows["X_stop"], self.prepare_targets(windows["y_stop"])),
             epochs=self.settings.epochs,
-            callbacks=[stop, keras.callbacks.TerminateOnNaN(), *self.extra_callbacks(monitor)], verbose=0,
+            callbacks=[stop, keras.callbacks.TerminateOnNaN(), self._progress(monitor),
+                       *self.extra_callbacks(monitor)], verbose=0,
         ).history
         losses = history.get("loss", [])
         if not losses or not all(math.isfinite(v) for v in losses):
             raise TrainingError(f"{self.name}: training loss became non-finite (NaN/inf) "
                                 f"after {len(losses)} epoch(s)")
         return FitResult(epochs=len(losses), history={k: [float(v) for v in vs] for k, vs in history.items()})
+
+    def _progress(self, monitor: str):
+        """A callback that logs every PROGRESS_EPOCHS epochs: epoch, loss, the monitored MAE in
+        riders and the seconds so far (the task log shows a training advance)."""
+        import keras
+
+        family, scale, started = self, self.settings.scale, time.perf_counter()
+
+        class Progress(keras.callbacks.Callback):
+            def on_epoch_end(self, epoch, logs=None):
+                logs = logs or {}
+                if (epoch + 1) % PROGRESS_EPOCHS == 0:
+                    log.info("%s epoch %d/%d: loss %.5f, %s %s riders, %.0f s", family.name, epoch + 1,
+                             family.settings.epochs, logs.get("loss", math.nan), monitor,
+                             f"{logs.get(monitor, math.nan) * scale:,.0f}", time.perf_counter() - started)
+
+        return Progress()
 
     def stopping_metrics(self) -> tuple[list, str]:
         """The metrics compiled in, and the one early stopping watches."""
