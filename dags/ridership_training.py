@@ -1,6 +1,8 @@
 """Nightly retraining of every model family, then promotion of the best one.
 
-validate (Great Expectations) → clean → materialize windows → train[family] (mapped, in
+validate (Great Expectations; finds the run's data cutoff, the source's last day up to the
+logical date, and fails a stale source) → clean → decide (the retrain policy: skips the rest,
+visibly and with its reason, when too few new days arrived) → materialize windows → train[family] (mapped, in
 parallel) → train_ensemble[family] (mapped; ensembles average the members that train[…] has just
 trained instead of training them again) → promote (gate vs. the current champion) → publish the
 champion asset, which triggers `ridership_forecast`. The run's logical date is the data cutoff
@@ -23,12 +25,15 @@ CHAMPION = Asset(name=CHAMPION_ASSET_NAME, uri=champion_asset_uri(SETTINGS))
 SCHEDULE = schedule_or_none(SETTINGS.training_schedule)
 
 
-def _context():
+def _context(cutoff: str | None = None):
+    """This task's settings and lineage; at the run's data cutoff once validation has found it."""
     from airflow.sdk import get_current_context
 
+    from pipeline.config import parse_date
     from pipeline.orchestration import settings_for
 
-    return settings_for(get_current_context())
+    settings, lineage = settings_for(get_current_context())
+    return (settings.with_overrides(as_of=parse_date(cutoff)) if cutoff else settings), lineage
 
 
 @dag(
@@ -43,6 +48,7 @@ def _context():
         "as_of": Param(None, type=["null", "string"], format="date", description="data cutoff (default: logical date)"),
         "epochs": Param(None, type=["null", "integer"], minimum=1, description="maximum epochs per family"),
         "families": Param(None, type=["null", "string"], description="comma-separated subset of families"),
+        "force": Param(False, type="boolean", description="retrain even when the retrain policy would skip"),
     },
     default_args={"retries": 0},
 )
@@ -62,10 +68,25 @@ def ridership_training():
         return steps.clean_snapshot(settings, checked["raw_uri"], checked["data_hash"])
 
     @task
+    def decide(checked: dict) -> dict:
+        """Skips the rest of the run (visibly, with the reason) when the retrain policy says so."""
+        from airflow.sdk import get_current_context
+        from airflow.sdk.exceptions import AirflowSkipException
+
+        from pipeline import steps
+
+        settings, _ = _context(checked["cutoff"])
+        force = bool(get_current_context()["params"].get("force"))
+        policy = steps.retrain_policy(settings, checked["cutoff"], force)
+        if not policy["retrain"]:
+            raise AirflowSkipException(f"training skipped at cutoff {checked['cutoff']}: {policy['reason']}")
+        return policy
+
+    @task
     def materialize(checked: dict, cleaned: dict) -> dict:
         from pipeline import steps
 
-        settings, lineage = _context()
+        settings, lineage = _context(checked["cutoff"])
         return steps.materialize_windows(settings, cleaned["clean_uri"], checked["data_hash"], lineage,
                                          checked["data_docs_uri"])
 
@@ -81,7 +102,7 @@ def ridership_training():
     def train(family: str, run: dict) -> dict:
         from pipeline import steps
 
-        settings, lineage = _context()
+        settings, lineage = _context(run["as_of"])
         return steps.train_family(settings, family, run["manifest_uri"], run["parent_run_id"], lineage)
 
     # After every member, trained, failed or none at all: the ensemble trains a member the run
@@ -92,7 +113,7 @@ def ridership_training():
     def promote(run: dict) -> dict:
         from pipeline import steps
 
-        settings, lineage = _context()
+        settings, lineage = _context(run["as_of"])
         return steps.promote_best(settings, run["manifest_uri"], run["parent_run_id"], run["run_key"], lineage)
 
     @task(outlets=[CHAMPION])
@@ -101,12 +122,13 @@ def ridership_training():
 
         if decision["decision"] != "promoted" or decision.get("rerun"):
             raise AirflowSkipException(f"champion unchanged: {decision['reason']}")
-        settings, _ = _context()
         yield Metadata(CHAMPION, {"version": decision["version"], "family": decision["family"],
-                                  "as_of": settings.as_of.isoformat()})
+                                  "as_of": decision["as_of"]})
 
     checked = validate()
-    run = materialize(checked, clean(checked))
+    cleaned = clean(checked)  # before the policy: a skipped night still forecasts from its newest day
+    run = materialize(checked, cleaned)
+    cleaned >> decide(checked) >> run
     trained = train.partial(run=run).expand(family=families(run))
     averaged = train_ensemble.partial(run=run).expand(family=ensembles(run))
     # Either stage may be empty (a mapped task over no families is skipped), and some trainings may

@@ -94,8 +94,17 @@ class Settings:
     jit_compile: bool = True
     # Train steps per compiled call: fewer Python round trips per epoch, same updates.
     steps_per_execution: int = 32
-    # -- validation ---------------------------------------------------------------------
+    # -- validation and the nightly source ----------------------------------------------
     max_daily_boardings: int = 5_000_000
+    # A run's data cutoff is the last day of the source up to its as-of date; a source whose last
+    # day is more than this many days behind fails validation as stale.
+    freshness_days: int = 45
+    # The training DAG retrains when this many new days arrived since the last training (or the
+    # last forecast run flagged drift, or the trigger form forces it); otherwise it skips.
+    retrain_min_new_days: int = 7
+    # Serve the source as it stood on the as-of date (its rows up to that day): a replay of
+    # history for demonstrations and tests (`airflow backfill create` over past nights).
+    replay_source: bool = False
     # -- promotion ----------------------------------------------------------------------
     registered_model: str = "ridership"
     champion_alias: str = "champion"

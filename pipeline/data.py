@@ -84,6 +84,18 @@ def parse_counts(values: pd.Series) -> pd.Series:
     return pd.to_numeric(text.where(~grouped, text.str.replace(",", "")), errors="coerce")
 
 
+def as_it_stood(data: bytes, day, uri: str) -> bytes:
+    """The source as it stood on `day`: its header and the rows dated up to that day (a replay of
+    history; the rows keep their text as written)."""
+    lines = data.decode("utf-8-sig").splitlines(keepends=True)
+    if len(lines) < 2:
+        return data
+    frame = parse_raw(data, uri)
+    dates = parse_dates(frame[DATE_COLUMN]) if DATE_COLUMN in frame.columns else pd.Series(dtype="datetime64[us]")
+    keep = set(frame.index[dates <= pd.Timestamp(day)] + 1)  # frame index 0 is line 1 after the header
+    return "".join([lines[0], *(line for i, line in enumerate(lines[1:], start=1) if i in keep)]).encode()
+
+
 def typed_view(raw: pd.DataFrame) -> pd.DataFrame:
     """Parse dates and counts; unparseable cells become NaT/NaN for validation to report."""
     typed = pd.DataFrame(index=raw.index)

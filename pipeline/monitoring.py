@@ -66,14 +66,15 @@ def realized_accuracy(settings: Settings, frame: pd.DataFrame) -> dict[str, Any]
         f"is {versions[v]['ratio']:.2f}× its validation MAE {versions[v]['validation_mae']:,.0f} "
         f"(limit {settings.drift_factor}×)" for v in drifted)
     if versions:
-        _log(settings, versions)
+        run_id = _log(settings, versions)
+        tracking.client(settings).set_tag(run_id, tracking.DRIFTED_TAG, ",".join(drifted))  # read by the retrain policy
     if drifted:
         log.warning("%s", message)
     return {"last_actual": frame.index[-1].date().isoformat(), "versions": versions, "drifted": drifted,
             "drift_factor": settings.drift_factor, "message": message}
 
 
-def _log(settings: Settings, versions: dict[str, dict[str, Any]]) -> None:
+def _log(settings: Settings, versions: dict[str, dict[str, Any]]) -> str:
     metrics = {}
     for version, summary in versions.items():
         metrics[f"realized_mae_v{version}"] = summary["mae"]
@@ -81,6 +82,7 @@ def _log(settings: Settings, versions: dict[str, dict[str, Any]]) -> None:
         metrics.update({f"{k}_v{version}": v for k, v in summary.items() if k.startswith("coverage_")})
     run_id = tracking.parent_run(settings, MONITORING_RUN_KEY, {"ridership.kind": "monitoring"})
     tracking.log_metrics(settings, run_id, metrics)
+    return run_id
 
 
 def accuracy(rows: pd.DataFrame, levels: tuple[int, ...]) -> dict[str, Any]:

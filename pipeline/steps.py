@@ -35,23 +35,89 @@ def run_key(settings: Settings, data_hash: str) -> str:
 
 
 def validate_source(settings: Settings) -> dict[str, Any]:
-    """Read the source, run the suite, snapshot the raw bytes; raise on bad data."""
+    """Read the source, find the run's data cutoff, run the suite, snapshot the raw bytes.
+
+    The cutoff is the last day of the source on or before `settings.as_of` (the run's date); the
+    suite then checks the training span up to the cutoff. Returns the data hash, the raw
+    snapshot's URI, the cutoff and the report's counts. Raises DataSourceError (unreadable),
+    DataValidationError (bad data, or a stale source: its last day more than
+    `settings.freshness_days` before the run's date).
+    """
     from pipeline.validation import validate
 
     raw_bytes = data.read_source(settings.data_uri)
+    if settings.replay_source:
+        raw_bytes = data.as_it_stood(raw_bytes, settings.as_of, settings.data_uri)
     data_hash = data.content_hash(raw_bytes)
     raw = data.parse_raw(raw_bytes, settings.data_uri)
-    docs_uri = storage.join(settings.artifact_root, "datadocs", f"{data_hash}-{settings.as_of.isoformat()}")
-    report = validate(raw, uri=settings.data_uri, as_of=settings.as_of, train_start=settings.train_start,
+    cutoff = data_cutoff(raw, settings)
+    at_cutoff = settings.with_overrides(as_of=cutoff)
+    docs_uri = storage.join(settings.artifact_root, "datadocs", f"{data_hash}-{cutoff.isoformat()}")
+    report = validate(raw, uri=settings.data_uri, as_of=cutoff, train_start=at_cutoff.train_start,
                       max_count=settings.max_daily_boardings, docs_uri=docs_uri)
     raw_uri = storage.join(settings.artifact_root, "raw", f"{data_hash}.csv")
     if not storage.exists(raw_uri):
         storage.write_bytes(raw_uri, raw_bytes)
-    return {"data_hash": data_hash, "raw_uri": raw_uri, "rows": report.rows,
-            "skipped_blank_rows": report.skipped_blank_rows,
+    log.info("data %s: cutoff %s for the run of %s (%d rows, last day %s)", data_hash, cutoff, settings.as_of,
+             report.rows, report.last_date)
+    return {"data_hash": data_hash, "raw_uri": raw_uri, "rows": report.rows, "cutoff": cutoff.isoformat(),
+            "run_date": settings.as_of.isoformat(), "skipped_blank_rows": report.skipped_blank_rows,
             "unique_days": report.unique_days, "first_date": report.first_date.isoformat(),
             "last_date": report.last_date.isoformat(), "expectations": report.expectations,
             "data_docs_uri": storage.join(report.data_docs_uri, "index.html")}
+
+
+def data_cutoff(raw: pd.DataFrame, settings: Settings):
+    """The last day of the raw source on or before settings.as_of (the as-of date itself when no
+    day parses: validation then says what is wrong). Raises DataValidationError for a stale source."""
+    from datetime import timedelta
+
+    from pipeline.errors import DataValidationError
+
+    if data.DATE_COLUMN not in raw.columns:
+        return settings.as_of
+    days = data.parse_dates(raw[data.DATE_COLUMN]).dropna()
+    days = days[days <= pd.Timestamp(settings.as_of)]
+    if days.empty:
+        return settings.as_of
+    cutoff = days.max().date()
+    if settings.as_of - cutoff > timedelta(days=settings.freshness_days):
+        raise DataValidationError(
+            f"stale source: the last day of {settings.data_uri} up to the run's date {settings.as_of} is {cutoff}, "
+            f"{(settings.as_of - cutoff).days} days behind (freshness limit {settings.freshness_days} days)",
+            [{"expectation": "source_is_fresh", "column": data.DATE_COLUMN, "unexpected_count": 0,
+              "meaning": f"the source's last day must be within {settings.freshness_days} days of the run's date",
+              "examples": f"last day {cutoff}, run's date {settings.as_of}"}])
+    return cutoff
+
+
+def retrain_policy(settings: Settings, cutoff: str, force: bool = False) -> dict[str, Any]:
+    """Whether tonight's training should run: when forced, when the last forecast run flagged
+    drift, or when at least `settings.retrain_min_new_days` days arrived since the cutoff of the
+    last training that registered a version (any, the first time). Returns {"retrain": bool,
+    "reason": str, "cutoff", "last_trained" (ISO or None), "new_days" (int or None)}."""
+    from datetime import date
+
+    from pipeline import tracking
+
+    day = date.fromisoformat(cutoff)
+    last = tracking.last_trained_cutoff(settings)
+    new_days = (day - last).days if last else None
+    drifted = tracking.drift_flagged(settings)
+    out = {"cutoff": cutoff, "last_trained": last.isoformat() if last else None, "new_days": new_days}
+    if force:
+        return {**out, "retrain": True, "reason": "forced from the trigger form"}
+    if last is None:
+        return {**out, "retrain": True, "reason": "no training yet"}
+    if new_days <= 0:
+        return {**out, "retrain": False,
+                "reason": f"no new data: the source ends {day}, the last training used data up to {last}"}
+    if drifted:
+        return {**out, "retrain": True, "reason": f"the last forecast run flagged drift ({drifted})"}
+    if new_days < settings.retrain_min_new_days:
+        return {**out, "retrain": False, "reason": f"{new_days} new day(s) since the last training's cutoff "
+                                                     f"{last}, fewer than {settings.retrain_min_new_days}"}
+    return {**out, "retrain": True, "reason": f"{new_days} new days since the last training's cutoff {last}"}
 
 
 def clean_snapshot(settings: Settings, raw_uri: str, data_hash: str) -> dict[str, Any]:
@@ -95,6 +161,7 @@ def materialize_windows(settings: Settings, clean_uri: str, data_hash: str,
         tracking.log_artifact_dir(settings, parent, storage.local_path(data_docs_uri).parent, "data_docs")
     trained_first, ensembles = families.training_stages(settings.families)
     return {"manifest_uri": manifest["uri"], "parent_run_id": parent, "run_key": key,
+            "as_of": settings.as_of.isoformat(),
             "families": trained_first, "ensembles": ensembles}
 
 
@@ -187,7 +254,8 @@ def promote_best(settings: Settings, manifest_uri: str, parent_run_id: str, run_
     frame = load_clean(manifest["clean_uri"])
     tags = {**tracking.lineage_tags(settings, lineage or {}), "ridership.data_hash": manifest["data_hash"],
             "ridership.windows_manifest": manifest_uri, "ridership.parent_run_id": parent_run_id}
-    decision = registry.promote(settings, parent_run_id, run_key_value, frame, tags)
+    decision = {**registry.promote(settings, parent_run_id, run_key_value, frame, tags),
+                "as_of": settings.as_of.isoformat()}
     decision["reports"] = report.log_run_reports(settings, parent_run_id, frame)
     return decision
 
@@ -199,10 +267,13 @@ def promote_trained(settings: Settings, lineage: dict[str, Any] | None = None) -
     Returns promote_best's decision. Raises PromotionError when no training ran for that date and
     data, and the validation errors of validate_source.
     """
+    from datetime import date
+
     from pipeline import tracking
     from pipeline.errors import PromotionError
 
     checked = validate_source(settings)
+    settings = settings.with_overrides(as_of=date.fromisoformat(checked["cutoff"]))
     run = tracking.latest_pipeline_run(settings, checked["data_hash"])
     if run is None:
         raise PromotionError(f"nothing was trained as of {settings.as_of} on the data of {settings.data_uri} "

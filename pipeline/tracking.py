@@ -29,6 +29,7 @@ AS_OF_TAG = "ridership.as_of"
 FAMILY_TAG = "ridership.family"
 DATA_HASH_TAG = "ridership.data_hash"
 WINDOWS_MANIFEST_TAG = "ridership.windows_manifest"
+DRIFTED_TAG = "ridership.drifted"
 MODEL_NAME_IN_RUN = "model"
 METRICS_PER_BATCH = 900  # MLflow accepts at most 1000 metrics per log_batch
 
@@ -133,6 +134,22 @@ def latest_pipeline_run(settings: Settings, data_hash: str):
         order_by=["attributes.start_time DESC"], max_results=1,
     )
     return runs[0] if runs else None
+
+
+def last_trained_cutoff(settings: Settings):
+    """The latest data cutoff (as-of date) of a registered version, or None before any."""
+    from datetime import date
+
+    versions = client(settings).search_model_versions(f"name = '{settings.registered_model}'")
+    days = [v.tags[AS_OF_TAG] for v in versions if v.tags.get(AS_OF_TAG)]
+    return date.fromisoformat(max(days)) if days else None
+
+
+def drift_flagged(settings: Settings) -> str:
+    """The model versions the latest forecast run flagged as drifted ("" for none)."""
+    runs = client(settings).search_runs([experiment_id(settings)], "tags.`ridership.kind` = 'monitoring'",
+                                        max_results=1)
+    return runs[0].data.tags.get(DRIFTED_TAG, "") if runs else ""
 
 
 def close_stale_runs(settings: Settings, parent_run_id: str, family: str) -> None:

@@ -25,10 +25,14 @@ def test_no_import_errors(dagbag):
 
 def test_training_dag_wires_the_pipeline(dagbag):
     dag = dagbag.dags["ridership_training"]
-    assert set(dag.task_ids) == {"validate", "clean", "materialize", "families", "train", "ensembles",
+    assert set(dag.task_ids) == {"validate", "clean", "decide", "materialize", "families", "train", "ensembles",
                                  "train_ensemble", "trainings_ended", "promote", "publish_champion"}
     assert set(dagbag.dags["ridership_forecast"].task_ids) == {"forecast", "score_realized", "check_drift"}
     assert dag.get_task("clean").upstream_task_ids == {"validate"}
+    # the retrain policy runs after the newest day is cleaned (a skipped night still forecasts from it)
+    assert dag.get_task("decide").upstream_task_ids == {"validate", "clean"}
+    assert dag.get_task("materialize").upstream_task_ids == {"validate", "clean", "decide"}
+    assert dag.params["force"] is False
     assert dag.get_task("train").upstream_task_ids == {"materialize", "families"}
     # ensembles after their members, whether these trained, failed or were none
     assert dag.get_task("train_ensemble").upstream_task_ids == {"materialize", "ensembles", "train"}
