@@ -160,6 +160,8 @@ def test_forecasts_carry_prediction_intervals(trained):
 def test_rerunning_the_same_date_changes_nothing(trained, env):
     before_registry, before_rows = registry_state(trained), forecast_rows(trained)
     assert run_dag(env, "ridership_training") == "success", _tail(env, "ridership_training")
+    # the retrain policy skips the night: the source has no day beyond the last training's cutoff
+    assert "training skipped at cutoff 2019-05-31: no new data" in _tail(env, "ridership_training")
     assert run_dag(env, "ridership_forecast") == "success", _tail(env, "ridership_forecast")
     assert registry_state(trained) == before_registry  # no second version, no second promotion
     assert forecast_rows(trained) == before_rows
