@@ -54,7 +54,7 @@ def parse_raw(data: bytes, uri: str) -> pd.DataFrame:
     frame.columns = [str(c).strip() for c in frame.columns]
     frame = frame.fillna("")
     # Spreadsheets that re-save the export leave empty or all-comma rows: no data, skipped, counted.
-    empty = (frame.apply(lambda column: column.str.strip()) == "").all(axis=1) if len(frame.columns) else frame.index
+    empty = (frame.apply(lambda column: column.str.strip()) == "").all(axis=1)
     blank_lines = sum(1 for line in text.splitlines()[1:] if not line.strip())  # read_csv skips them itself
     frame = frame[~empty]
     if frame.empty:
@@ -85,15 +85,12 @@ def parse_counts(values: pd.Series) -> pd.Series:
 
 
 def as_it_stood(data: bytes, day, uri: str) -> bytes:
-    """The source as it stood on `day`: its header and the rows dated up to that day (a replay of
-    history; the rows keep their text as written)."""
-    lines = data.decode("utf-8-sig").splitlines(keepends=True)
-    if len(lines) < 2:
-        return data
+    """The source as it stood on `day`, as CSV: its rows dated up to that day (a replay of history).
+    A source without a readable date column is served whole, for validation to reject."""
     frame = parse_raw(data, uri)
-    dates = parse_dates(frame[DATE_COLUMN]) if DATE_COLUMN in frame.columns else pd.Series(dtype="datetime64[us]")
-    keep = set(frame.index[dates <= pd.Timestamp(day)] + 1)  # frame index 0 is line 1 after the header
-    return "".join([lines[0], *(line for i, line in enumerate(lines[1:], start=1) if i in keep)]).encode()
+    if DATE_COLUMN not in frame.columns:
+        return data
+    return frame[parse_dates(frame[DATE_COLUMN]) <= pd.Timestamp(day)].to_csv(index=False).encode()
 
 
 def typed_view(raw: pd.DataFrame) -> pd.DataFrame:
