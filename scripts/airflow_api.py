@@ -4,7 +4,9 @@
 
 The API URL and credentials come from AIRFLOW_API_URL, AIRFLOW_API_USER and
 AIRFLOW_API_PASSWORD. Prints one line per task instance (task, map index, state, the
-worker host that ran it, seconds) and exits non-zero unless the run succeeded.
+worker host that ran it, seconds) and exits non-zero unless the run succeeded. While it waits,
+it prints the run's progress whenever it changes (tasks done of all, running tasks by family,
+elapsed seconds), at least once a minute.
 Standard library only, so it also runs outside the project's environment.
 """
 
@@ -17,8 +19,13 @@ import sys
 import time
 import urllib.error
 import urllib.request
+from collections import Counter
 from datetime import datetime, timezone
 from urllib.parse import quote
+
+
+FINISHED = {"success", "failed", "skipped", "upstream_failed", "removed"}
+PROGRESS_EVERY = 60  # seconds between progress lines when nothing changed
 
 
 class Api:
@@ -44,22 +51,45 @@ class Api:
         self._call("POST", f"/api/v2/dags/{dag_id}/dagRuns",
                    {"dag_run_id": run_id, "logical_date": None, "conf": conf})
         print(f"triggered {dag_id} run {run_id} with conf {json.dumps(conf)}", flush=True)
-        deadline = time.monotonic() + timeout
+        started = time.monotonic()
+        deadline = started + timeout
         path = f"/api/v2/dags/{dag_id}/dagRuns/{quote(run_id)}"
+        shown, shown_at = "", started
         while (run := self._call("GET", path))["state"] not in ("success", "failed"):
-            if time.monotonic() > deadline:
+            now = time.monotonic()
+            if now > deadline:
                 raise SystemExit(f"{dag_id} run {run_id} still {run['state']} after {timeout:.0f} s")
+            tasks = self._call("GET", f"{path}/taskInstances?limit=1000")["task_instances"]
+            line = progress_line(tasks)
+            if line != shown or now - shown_at >= PROGRESS_EVERY:  # what changed, else a heartbeat
+                print(f"[{now - started:6.0f} s] {line}", flush=True)
+                shown, shown_at = line, now
             time.sleep(3)
         tasks = self._call("GET", f"{path}/taskInstances?limit=1000")["task_instances"]
         return run, tasks
+
+
+def label(task: dict) -> str:
+    """task_id, with the mapped task's label (its family) or index."""
+    mapped = task.get("rendered_map_index") or ("" if task["map_index"] < 0 else str(task["map_index"]))
+    return f"{task['task_id']}[{mapped}]" if mapped else task["task_id"]
+
+
+def progress_line(tasks: list[dict]) -> str:
+    """A run's progress: finished task instances of all known so far, by state, and the running ones."""
+    finished = Counter(t["state"] for t in tasks if t.get("state") in FINISHED)
+    running = [label(t) for t in tasks if t.get("state") == "running"]
+    states = ", ".join(f"{n} {state}" for state, n in sorted(finished.items()))
+    return (f"{sum(finished.values())}/{len(tasks)} tasks done" + (f" ({states})" if states else "")
+            + f"; running: {', '.join(running) or '-'}")
 
 
 def report(run: dict, tasks: list[dict]) -> None:
     print(f"{run['dag_id']}: {run['state']}")
     print(f"{'task':18s} {'map':>18s} {'state':8s} {'worker':16s} {'seconds':>8s}")
     for t in sorted(tasks, key=lambda t: (t.get("start_date") or "", t["map_index"])):
-        label = t.get("rendered_map_index") or ("" if t["map_index"] < 0 else str(t["map_index"]))
-        print(f"{t['task_id']:18s} {label:>18s} {t['state'] or '':8s} {t.get('hostname') or '':16s} "
+        mapped = t.get("rendered_map_index") or ("" if t["map_index"] < 0 else str(t["map_index"]))
+        print(f"{t['task_id']:18s} {mapped:>18s} {t['state'] or '':8s} {t.get('hostname') or '':16s} "
               f"{t.get('duration') or 0:8.1f}")
 
 

@@ -58,7 +58,7 @@ run_dag() {  # dag_id -> triggers it through the REST API, waits, prints its tas
 }
 
 drift_alert_only() {  # the forecast run failed only because check_drift raised its alert
-  awk '$1 ~ /:$/ {next} / failed / {if ($1 == "check_drift") drift = 1; else other = 1}
+  awk '$1 ~ /:$/ || $1 ~ /^\[/ {next} / failed / {if ($1 == "check_drift") drift = 1; else other = 1}
        END {exit !(drift && !other)}' "$LOG/ridership_forecast.tasks"
 }
 

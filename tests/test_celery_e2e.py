@@ -45,6 +45,8 @@ def test_both_dags_succeed_through_the_rest_api(celery_run):
     assert "ridership_training: success" in done.stdout
     assert "ridership_forecast: success" in done.stdout
     assert "Celery end-to-end run passed" in done.stdout
+    # progress while a run is waited for: tasks done of all, the families training
+    assert re.search(r"^\[\s*\d+ s\] \d+/\d+ tasks done .*; running: .*train\[", done.stdout, re.MULTILINE)
 
 
 def test_trainings_ran_on_both_workers_and_champion_is_on_the_server(celery_run):
