@@ -27,7 +27,7 @@ import sys
 import tempfile
 import time
 from concurrent.futures import ProcessPoolExecutor, as_completed
-from datetime import datetime, timezone
+from datetime import date, datetime, timezone
 from pathlib import Path
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -60,6 +60,7 @@ def train_and_promote(settings, steps, workers: int) -> tuple[dict, dict]:
     from pipeline import tracking
 
     checked = steps.validate_source(settings)
+    settings = settings.with_overrides(as_of=date.fromisoformat(checked["cutoff"]))  # as the DAG's later tasks
     cleaned = steps.clean_snapshot(settings, checked["raw_uri"], checked["data_hash"])
     run = steps.materialize_windows(settings, cleaned["clean_uri"], checked["data_hash"], {"trigger": "replay"},
                                     checked["data_docs_uri"])
