@@ -39,7 +39,7 @@ def main() -> None:
     from pipeline.monitoring import accuracy, realized_errors
     from pipeline.scoring import calibrate, evaluate
     from pipeline.windows import build_split_windows
-    from replay import periods  # bench/ is first on the path when this runs as a script
+    from replay import forecast_rows, periods  # bench/ is first on the path when this runs as a script
 
     fields = {f.name: f for f in dataclasses.fields(config.Settings)}
     overrides = {k: config._parse(fields[k], v) for k, v in (item.split("=", 1) for item in args.set)}
@@ -55,17 +55,9 @@ def main() -> None:
         family.fit(build_split_windows(history, spec, settings) if spec else None, history)
         _, validation = evaluate(family, history, settings)
         calibrate(family, validation, history, settings)
-        values = family.forecast(frame.loc[: origins[-1]], origins)
-        for i, origin in enumerate(origins):
-            for h in range(1, settings.horizon + 1):
-                row = {"as_of": origin, "horizon": h, "target_date": origin + pd.Timedelta(days=h),
-                       "forecast": values[i, h - 1]}
-                for level, widths in family.intervals.items():
-                    row[f"lower_{level}"] = max(0.0, values[i, h - 1] - widths[h - 1])
-                    row[f"upper_{level}"] = values[i, h - 1] + widths[h - 1]
-                rows.append(row)
-    stored = pd.DataFrame(rows)
-    stored = stored[stored["target_date"].between(args.first, args.last)]
+        rows.append(forecast_rows(family, frame, origins))
+    stored = pd.concat(rows, ignore_index=True)
+    stored = stored[pd.to_datetime(stored["target_date"]).between(args.first, args.last)]
     if args.rows:
         stored.to_parquet(args.rows)
     result = accuracy(realized_errors(stored, frame[base.target], base.interval_levels), base.interval_levels)

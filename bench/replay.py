@@ -80,26 +80,33 @@ def train_and_promote(settings, steps, workers: int) -> tuple[dict, dict]:
     return decision, runs
 
 
-def family_rows(runs: dict, frame, origins, settings) -> "pd.DataFrame":
-    """Forecasts of every family trained at one retrain date, from each of the period's origins."""
+def forecast_rows(family, frame, origins) -> "pd.DataFrame":
+    """The family's forecasts from each origin with data up to it, a row per (origin, horizon):
+    as_of, horizon, target_date (dates), forecast and the interval bounds (riders)."""
     import numpy as np
+    import pandas as pd
+
+    from pipeline.serving import interval_bounds
+
+    values = np.asarray(family.forecast(frame.loc[: origins[-1]], origins), dtype=np.float64)
+    horizons = np.tile(np.arange(1, values.shape[1] + 1), len(origins))
+    as_of = origins.repeat(values.shape[1])
+    rows = pd.DataFrame({"as_of": as_of.date, "horizon": horizons,
+                         "target_date": (as_of + pd.to_timedelta(horizons, unit="D")).date,
+                         "forecast": values.ravel()})
+    for column, bound in interval_bounds(values, family.intervals).items():
+        rows[column] = bound.ravel()
+    return rows
+
+
+def family_rows(runs: dict, frame, origins) -> "pd.DataFrame":
+    """Forecasts of every family trained at one retrain date, from each of the period's origins."""
     import pandas as pd
 
     from pipeline.serving import MODEL_URI_TAG, load_logged_family
 
-    out = []
-    for name, run in runs.items():
-        family = load_logged_family(run.data.tags[MODEL_URI_TAG])
-        values = family.forecast(frame.loc[: origins[-1]], origins)
-        for i, origin in enumerate(origins):
-            for h in range(1, settings.horizon + 1):
-                row = {"model": name, "as_of": origin.date(), "horizon": h,
-                       "target_date": (origin + pd.Timedelta(days=h)).date(), "forecast": float(values[i, h - 1])}
-                for level, widths in family.intervals.items():
-                    row[f"lower_{level}"] = max(0.0, values[i, h - 1] - widths[h - 1])
-                    row[f"upper_{level}"] = values[i, h - 1] + widths[h - 1]
-                out.append(row)
-    return pd.DataFrame(out).astype({"forecast": np.float64})
+    return pd.concat([forecast_rows(load_logged_family(run.data.tags[MODEL_URI_TAG]), frame, origins).assign(model=name)
+                      for name, run in runs.items()], ignore_index=True)
 
 
 def run_baselines(frame, plan: list[tuple], settings, models: list[str], workdir: Path):
@@ -171,7 +178,7 @@ def main() -> None:
                   f"{decision['reason']} [{time.perf_counter() - started:.0f} s]", flush=True)
             for day in origins:
                 steps.forecast_next(settings.with_overrides(as_of=day.date()))
-            family_rows(runs, frame, origins, settings).to_parquet(marker.with_suffix(".parquet"))
+            family_rows(runs, frame, origins).to_parquet(marker.with_suffix(".parquet"))
             champion = forecasting.stored(settings)
             champion = champion[champion["as_of"].between(origins[0].date(), origins[-1].date())]
             night = {"retrain": retrain.date().isoformat(), "decision": decision["decision"],

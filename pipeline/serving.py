@@ -43,11 +43,20 @@ class RidershipForecaster(mlflow.pyfunc.PythonModel):
             "horizon": horizon.astype("int64"),
             "forecast": values.astype("float64"),
         })
-        for level, widths in self.family.intervals.items():
-            half = np.asarray(widths[: len(values)], dtype="float64")
-            out[f"lower_{level}"] = np.maximum(values - half, 0.0)  # no negative ridership
-            out[f"upper_{level}"] = values + half
+        for column, bound in interval_bounds(values, self.family.intervals).items():
+            out[column] = bound
         return out
+
+
+def interval_bounds(values: np.ndarray, intervals: dict[str, list[float]]) -> dict[str, np.ndarray]:
+    """lower_<level> and upper_<level> around forecasts `values` (..., H riders), from a family's
+    per-horizon half-widths; lower bounds never below 0 (no negative ridership)."""
+    out = {}
+    for level, widths in intervals.items():
+        half = np.asarray(widths[: values.shape[-1]], dtype="float64")
+        out[f"lower_{level}"] = np.maximum(values - half, 0.0)
+        out[f"upper_{level}"] = values + half
+    return out
 
 
 def history_frame(model_input: pd.DataFrame) -> pd.DataFrame:
