@@ -12,13 +12,7 @@ from pipeline.registry import current_champion
 
 
 def latest_parent_run(settings: Settings):
-    runs = tracking.client(settings).search_runs(
-        [tracking.experiment_id(settings)],
-        filter_string=(f"tags.`{tracking.AS_OF_TAG}` = '{settings.as_of.isoformat()}'"
-                       f" and tags.`{tracking.RUN_KEY_TAG}` != ''"),
-        order_by=["attributes.start_time DESC"], max_results=1,
-    )
-    return runs[0] if runs else None
+    return tracking.latest_pipeline_run(settings)
 
 
 def summary(settings: Settings) -> dict[str, Any]:

@@ -154,8 +154,8 @@ def materialize_windows(settings: Settings, clean_uri: str, data_hash: str,
     specs = {f.window_spec() for f in (families.create(n, settings) for n in settings.families)} - {None}
     manifest = windows.materialize(frame, sorted(specs, key=lambda s: s.name), settings, data_hash, clean_uri)
     key = run_key(settings, data_hash)
-    tags = {**tracking.lineage_tags(settings, lineage or {}), "ridership.data_hash": data_hash,
-            "ridership.windows_manifest": manifest["uri"]}
+    tags = {**tracking.lineage_tags(settings, lineage or {}), tracking.DATA_HASH_TAG: data_hash,
+            tracking.WINDOWS_MANIFEST_TAG: manifest["uri"]}
     parent = tracking.parent_run(settings, key, tags)
     if data_docs_uri and storage.is_local(data_docs_uri):
         tracking.log_artifact_dir(settings, parent, storage.local_path(data_docs_uri).parent, "data_docs")
@@ -182,8 +182,8 @@ def train_family(settings: Settings, family_name: str, manifest_uri: str, parent
     family = families.create(family_name, settings)
     spec = family.window_spec()
     arrays = windows.load_windows(manifest, spec) if spec else None
-    tags = {**tracking.lineage_tags(settings, lineage or {}), "ridership.data_hash": manifest["data_hash"],
-            "ridership.windows_manifest": manifest_uri}
+    tags = {**tracking.lineage_tags(settings, lineage or {}), tracking.DATA_HASH_TAG: manifest["data_hash"],
+            tracking.WINDOWS_MANIFEST_TAG: manifest_uri}
     started = time.perf_counter()
     adopted = adopt_trained_members(settings, family, parent_run_id)
     if adopted:
@@ -252,8 +252,8 @@ def promote_best(settings: Settings, manifest_uri: str, parent_run_id: str, run_
 
     manifest = storage.read_json(manifest_uri)
     frame = load_clean(manifest["clean_uri"])
-    tags = {**tracking.lineage_tags(settings, lineage or {}), "ridership.data_hash": manifest["data_hash"],
-            "ridership.windows_manifest": manifest_uri, "ridership.parent_run_id": parent_run_id}
+    tags = {**tracking.lineage_tags(settings, lineage or {}), tracking.DATA_HASH_TAG: manifest["data_hash"],
+            tracking.WINDOWS_MANIFEST_TAG: manifest_uri, "ridership.parent_run_id": parent_run_id}
     decision = {**registry.promote(settings, parent_run_id, run_key_value, frame, tags),
                 "as_of": settings.as_of.isoformat()}
     decision["reports"] = report.log_run_reports(settings, parent_run_id, frame)

@@ -125,12 +125,13 @@ def parent_run(settings: Settings, run_key: str, tags: dict[str, str]) -> str:
     return with_retries(settings, get_or_create, "create the parent run")
 
 
-def latest_pipeline_run(settings: Settings, data_hash: str):
-    """The latest pipeline (parent) run as of settings.as_of on the data with this hash, or None."""
+def latest_pipeline_run(settings: Settings, data_hash: str | None = None):
+    """The latest pipeline (parent) run as of settings.as_of, on the data with this hash if one is
+    given, or None."""
+    data = f" and tags.`{DATA_HASH_TAG}` = '{data_hash}'" if data_hash else ""
     runs = client(settings).search_runs(
         [experiment_id(settings)],
-        filter_string=(f"tags.`{AS_OF_TAG}` = '{settings.as_of.isoformat()}' and tags.`{DATA_HASH_TAG}` = "
-                       f"'{data_hash}' and tags.`{RUN_KEY_TAG}` != ''"),
+        filter_string=f"tags.`{AS_OF_TAG}` = '{settings.as_of.isoformat()}'{data} and tags.`{RUN_KEY_TAG}` != ''",
         order_by=["attributes.start_time DESC"], max_results=1,
     )
     return runs[0] if runs else None
