@@ -4,7 +4,8 @@ VENV ?= .venv
 BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed
 
-.PHONY: run test venv clean-state ui-airflow ui-mlflow bench-import bench-retrain bench-replay e2e-celery
+.PHONY: run test venv clean-state ui-airflow ui-mlflow demo-backfill bench-import bench-retrain bench-replay e2e-celery
+RIDERSHIP_HOME ?= $(CURDIR)/.ridership
 
 venv: $(STAMP)
 
@@ -25,7 +26,13 @@ ui-airflow: venv
 	bash scripts/run_local.sh --ui
 
 ui-mlflow: venv
-	$(BIN)/mlflow ui --backend-store-uri sqlite:///$(CURDIR)/.ridership/mlflow.db --host 127.0.0.1 --port 5000
+	$(BIN)/mlflow ui --backend-store-uri sqlite:///$(RIDERSHIP_HOME)/mlflow.db --host 127.0.0.1 --port 5000
+
+# Nightly operation replayed through the scheduler: `airflow backfill create` over FROM..TO.
+FROM ?= 2019-06-01
+TO ?= 2019-06-14
+demo-backfill: venv
+	bash scripts/run_local.sh --backfill $(FROM) $(TO)
 
 # The production topology (CeleryExecutor, PostgreSQL, Redis, MLflow server) on 127.0.0.1;
 # also run by `make test` (tests/test_celery_e2e.py).
@@ -49,4 +56,4 @@ bench-import: venv
 	$(BIN)/python bench/import_time.py
 
 clean-state:
-	rm -rf .ridership
+	rm -rf .ridership .ridership-backfill

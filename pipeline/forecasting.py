@@ -80,6 +80,9 @@ def stored(settings: Settings, as_of: date | None = None) -> pd.DataFrame:
 
 def forecast(settings: Settings, frame: pd.DataFrame) -> dict:
     """Forecast the horizon after the as-of date with the champion, store rows and a plot."""
+    from pipeline import runtime
+
+    runtime.configure(settings)  # before the champion's Keras model is loaded
     import mlflow
 
     from pipeline.serving import model_input

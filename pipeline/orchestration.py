@@ -7,6 +7,7 @@ from __future__ import annotations
 
 from typing import Any, Mapping
 
+from pipeline import runtime
 from pipeline.config import Settings, parse_date
 
 RUN_PARAMS = ("as_of", "epochs", "families", "data_uri")
@@ -31,8 +32,11 @@ def settings_for(context: Mapping[str, Any], as_of_from_events: bool = False) ->
     """Settings for this task: environment, then trigger params, then the run's as-of date.
 
     The as-of date is, in order: the `as_of` param; for asset-triggered runs, the as-of date
-    carried by the triggering event; the run's logical date; the configured default.
+    carried by the triggering event; the run's logical date; the configured default. Every task
+    calls this first, so it also routes the task process's warnings and MLflow logs
+    (`runtime.route_logs`).
     """
+    runtime.route_logs()
     dag_run = context.get("dag_run")
     logical = context.get("logical_date")
     overrides = run_overrides(context.get("params"))

@@ -20,7 +20,7 @@ import mlflow
 import pandas as pd
 from mlflow.exceptions import MlflowException
 
-from pipeline import history, tracking
+from pipeline import history, runtime, tracking
 from pipeline.config import Settings
 from pipeline.errors import PromotionError
 from pipeline.scoring import Scores, evaluate
@@ -63,6 +63,7 @@ def champion_for(settings: Settings, as_of) -> object | None:
 
 def load_family(settings: Settings, version: str):
     """The family behind a registered version, through its pyfunc wrapper."""
+    runtime.configure(settings)  # before the family's Keras model is loaded
     tracking.client(settings)
     return load_logged_family(f"models:/{settings.registered_model}/{version}")
 
@@ -167,9 +168,10 @@ def _promote(settings: Settings, parent_run_id: str, run_key: str, frame: pd.Dat
         "ridership.champion_mae_mean": f"{champion_mae:.2f}" if champion_mae is not None else "",
     }
     model_uri = best.data.tags.get(MODEL_URI_TAG, f"runs:/{best.info.run_id}/model")
-    version = tracking.with_retries(settings, lambda: mlflow.register_model(
-        model_uri, settings.registered_model, tags=version_tags,
-    ), "register the candidate").version
+    with runtime.stderr_logged("mlflow"):  # its "Created version" notices are not errors
+        version = tracking.with_retries(settings, lambda: mlflow.register_model(
+            model_uri, settings.registered_model, tags=version_tags,
+        ), "register the candidate").version
     describe(settings, str(version), family, f"{decision}: {reason}. Candidate mean 14-day MAE "
              f"{candidate_mae:,.0f} riders, h=1 {best.data.metrics.get('mae_h1', math.nan):,.0f}, scored on "
              f"{settings.score_start}..{settings.as_of}.")

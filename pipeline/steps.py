@@ -148,7 +148,9 @@ def materialize_windows(settings: Settings, clean_uri: str, data_hash: str,
                         lineage: dict[str, Any] | None = None, data_docs_uri: str | None = None) -> dict[str, Any]:
     """Write every configured family's windows once and open the parent MLflow run
     (with the validation's data docs as its artifact)."""
-    from pipeline import families, tracking, windows
+    from pipeline import families, runtime, tracking, windows
+
+    runtime.configure(settings)  # before the families' modules import Keras
 
     frame = load_clean(clean_uri)
     specs = {f.window_spec() for f in (families.create(n, settings) for n in settings.families)} - {None}

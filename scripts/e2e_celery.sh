@@ -157,6 +157,30 @@ say "Forecast DAG through the REST API"
 python scripts/airflow_api.py run ridership_forecast --conf '{"as_of": "2019-05-31"}' --timeout 600 \
   --json "$E2E_HOME/forecast.json"
 END=$(date +%s)
+
+say "Two promotions started together: serialized by the advisory lock on PostgreSQL"
+ridership train naive --as-of 2019-06-30 --json > "$E2E_HOME/race-train.json"
+RACE=()
+for n in 1 2; do ridership promote --as-of 2019-06-30 --json > "$E2E_HOME/race-promote-$n.json" & RACE+=($!); done
+for pid in "${RACE[@]}"; do wait "$pid" || { echo "FAIL: a racing promote failed" >&2; exit 1; }; done
+python - "$E2E_HOME"/race-promote-{1,2}.json <<'EOF'
+import json, sys
+
+from mlflow import MlflowClient
+
+from pipeline.config import Settings
+
+decisions = [json.load(open(path)) for path in sys.argv[1:]]
+settings = Settings.from_env()
+versions = [v.version for v in MlflowClient(settings.mlflow_tracking_uri).search_model_versions(
+    f"name = '{settings.registered_model}' and tags.`ridership.as_of` = '2019-06-30'")]
+print(f"race: decisions {[(d['decision'], d['version'], d['rerun']) for d in decisions]}; "
+      f"versions as of 2019-06-30: {versions}")
+if len(versions) != 1 or {d["version"] for d in decisions} != {str(versions[0])} \
+        or sorted(d["rerun"] for d in decisions) != [False, True]:
+    sys.exit("FAIL: two promotions started together did not leave one decision and one version")
+print("OK: two promotions started together left one version; the second found the first's decision")
+EOF
 ridership leaderboard --as-of 2019-05-31
 echo
 echo "Celery end-to-end run passed: $((END - START)) s for the two DAG runs; state and logs in $E2E_HOME"
