@@ -35,10 +35,8 @@ def main() -> None:
 
     import pandas as pd
 
-    from pipeline import config, data, families
+    from pipeline import config, data, engine, families
     from pipeline.monitoring import accuracy, realized_errors
-    from pipeline.scoring import calibrate, evaluate
-    from pipeline.windows import build_split_windows
     from replay import forecast_rows, periods  # bench/ is first on the path when this runs as a script
 
     fields = {f.name: f for f in dataclasses.fields(config.Settings)}
@@ -49,13 +47,8 @@ def main() -> None:
     started, rows = time.perf_counter(), []
     for retrain, origins in periods(args.first, args.last, "monthly"):
         settings = base.with_overrides(as_of=retrain.date())
-        family = families.create(args.family, settings)
-        spec = family.window_spec()
-        history = frame.loc[:retrain]
-        family.fit(build_split_windows(history, spec, settings) if spec else None, history)
-        _, validation = evaluate(family, history, settings)
-        calibrate(family, validation, history, settings)
-        rows.append(forecast_rows(family, frame, origins))
+        trained = engine.train(families.create(args.family, settings), frame.loc[:retrain], settings)
+        rows.append(forecast_rows(trained.family, frame, origins))
     stored = pd.concat(rows, ignore_index=True)
     stored = stored[pd.to_datetime(stored["target_date"]).between(args.first, args.last)]
     if args.rows:

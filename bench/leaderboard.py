@@ -46,23 +46,19 @@ RECIPE_TEXT = {  # Settings.recipe
 def train_one(name: str, overrides: dict, make_family=None) -> dict:
     """Train family `name` (built by make_family(name, settings) if given) and score it."""
     os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "3")
-    from pipeline import data, families, runtime, windows
+    from pipeline import data, engine, families, runtime
     from pipeline.config import Settings
-    from pipeline.scoring import evaluate
 
     settings = Settings(**overrides)
     runtime.configure(settings)
     frame = data.clean(data.parse_raw(data.read_source(settings.data_uri), settings.data_uri))
-    family = (make_family or families.create)(name, settings)
-    spec = family.window_spec()
-    arrays = windows.build_split_windows(frame, spec, settings) if spec else None
     started = time.perf_counter()
-    fit = family.fit(arrays, frame)
-    fit_seconds = time.perf_counter() - started
-    scores, forecasts = evaluate(family, frame, settings)
+    trained = engine.train((make_family or families.create)(name, settings), frame, settings)
+    scores = trained.scores
     return {"family": name, "mae_h1": scores.mae_h1, "mape_h1": scores.mape_h1, "mae_mean": scores.mae_mean,
-            "epochs": fit.epochs, "seconds": time.perf_counter() - started, "fit_seconds": fit_seconds,
-            "mae_by_horizon": scores.mae_by_horizon, "forecasts": forecasts.tolist()}
+            "epochs": trained.fit.epochs, "seconds": time.perf_counter() - started,
+            "fit_seconds": trained.fit_seconds, "mae_by_horizon": scores.mae_by_horizon,
+            "forecasts": trained.forecasts.tolist()}
 
 
 def render(results: list[dict], protocol: str, wall: float, workers: int, window_order: str, recipe: str) -> str:

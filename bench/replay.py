@@ -27,7 +27,7 @@ import sys
 import tempfile
 import time
 from concurrent.futures import ProcessPoolExecutor, as_completed
-from datetime import date, datetime, timezone
+from datetime import datetime, timezone
 from pathlib import Path
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -59,14 +59,10 @@ def train_and_promote(settings, steps, workers: int) -> tuple[dict, dict]:
     """One night's training run with the DAG's steps; returns the gate's decision and {family: run}."""
     from pipeline import tracking
 
-    checked = steps.validate_source(settings)
-    settings = settings.with_overrides(as_of=date.fromisoformat(checked["cutoff"]))  # as the DAG's later tasks
-    cleaned = steps.clean_snapshot(settings, checked["raw_uri"], checked["data_hash"])
-    run = steps.materialize_windows(settings, cleaned["clean_uri"], checked["data_hash"], {"trigger": "replay"},
-                                    checked["data_docs_uri"])
-    # like the DAG's mapped tasks: one process per training, `workers` at a time, ensembles last
+    settings, run = steps.prepare(settings, {"trigger": "replay"})
+    # like the DAG's mapped tasks: one process per training, `workers` at a time, stage after stage
     context = multiprocessing.get_context("spawn")  # TensorFlow must not be forked
-    for stage in (run["families"], run["ensembles"]):
+    for stage in steps.training_stages(run):
         with ProcessPoolExecutor(max_workers=workers, mp_context=context) as pool:
             futures = {pool.submit(steps.train_family, settings, family, run["manifest_uri"], run["parent_run_id"]):
                        family for family in stage}
@@ -99,14 +95,15 @@ def forecast_rows(family, frame, origins) -> "pd.DataFrame":
     return rows
 
 
-def family_rows(runs: dict, frame, origins) -> "pd.DataFrame":
+def family_rows(settings, runs: dict, frame, origins) -> "pd.DataFrame":
     """Forecasts of every family trained at one retrain date, from each of the period's origins."""
     import pandas as pd
 
-    from pipeline.serving import MODEL_URI_TAG, load_logged_family
+    from pipeline.serving import load_logged_family
+    from pipeline.tracking import MODEL_URI_TAG
 
-    return pd.concat([forecast_rows(load_logged_family(run.data.tags[MODEL_URI_TAG]), frame, origins).assign(model=name)
-                      for name, run in runs.items()], ignore_index=True)
+    return pd.concat([forecast_rows(load_logged_family(settings, run.data.tags[MODEL_URI_TAG]), frame, origins)
+                      .assign(model=name) for name, run in runs.items()], ignore_index=True)
 
 
 def run_baselines(frame, plan: list[tuple], settings, models: list[str], workdir: Path):
@@ -178,7 +175,7 @@ def main() -> None:
                   f"{decision['reason']} [{time.perf_counter() - started:.0f} s]", flush=True)
             for day in origins:
                 steps.forecast_next(settings.with_overrides(as_of=day.date()))
-            family_rows(runs, frame, origins).to_parquet(marker.with_suffix(".parquet"))
+            family_rows(settings, runs, frame, origins).to_parquet(marker.with_suffix(".parquet"))
             champion = forecasting.stored(settings)
             champion = champion[champion["as_of"].between(origins[0].date(), origins[-1].date())]
             night = {"retrain": retrain.date().isoformat(), "decision": decision["decision"],

@@ -86,26 +86,26 @@ def product(names: list[str], epochs: int) -> dict:
 
 def airflow_timings(db: Path) -> tuple[dict, dict]:
     """DAG-run walls and each mapped training's task duration, from Airflow's own records."""
+    from pipeline.config import TRAINING_STAGES
+
     with sqlite3.connect(db) as con:
         runs = {dag: (datetime.fromisoformat(end) - datetime.fromisoformat(start)).total_seconds()
                 for dag, start, end in con.execute(
                     "select dag_id, start_date, end_date from dag_run order by start_date")}
         tasks = {label: duration for label, duration in con.execute(
             "select rendered_map_index, duration from task_instance "
-            "where dag_id = 'ridership_training' and task_id = 'train'")}
+            "where dag_id = 'ridership_training' and task_id in (%s)" % ", ".join(f"'{t}'" for t in TRAINING_STAGES))}
     return runs, tasks
 
 
 def forecast_call(settings) -> dict:
-    import mlflow
-
     from pipeline import steps, tracking
     from pipeline.registry import champion_for
-    from pipeline.serving import model_input
+    from pipeline.serving import load_pyfunc, model_input
 
     champion = champion_for(settings, settings.as_of)
     started = time.perf_counter()
-    model = mlflow.pyfunc.load_model(f"models:/{settings.registered_model}/{champion.version}")
+    model = load_pyfunc(settings, f"models:/{settings.registered_model}/{champion.version}")
     loaded = time.perf_counter()
     history = steps.last_good_frame(settings)
     model.predict(model_input(history))

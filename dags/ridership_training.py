@@ -1,12 +1,13 @@
 """Nightly retraining of every model family, then promotion of the best one.
 
 validate (Great Expectations; finds the run's data cutoff, the source's last day up to the
-logical date, and fails a stale source) → clean → decide (the retrain policy: skips the rest,
-visibly and with its reason, when too few new days arrived) → materialize windows → train[family] (mapped, in
-parallel) → train_ensemble[family] (mapped; ensembles average the members that train[…] has just
-trained instead of training them again) → promote (gate vs. the current champion) → publish the
-champion asset, which triggers `ridership_forecast`. The run's logical date is the data cutoff
-(as-of date); the trigger form can override it and the families/epochs for one run.
+logical date, and fails a stale source) → clean → decide (the retrain policy) → materialize
+windows (skipped, visibly and with the policy's reason, when too few new days arrived: so is the
+rest of the run) → train[family] (mapped, in parallel) → train_after_members[family] (mapped:
+families that build on members trained the stage before, e.g. ensembles) → leaderboard (once
+every training has ended, whatever its outcome) → promote (gate vs. the current champion) →
+publish the champion asset, which triggers `ridership_forecast`. The run's logical date is the
+data cutoff (as-of date); the trigger form can override it and the families/epochs for one run.
 
 All ML logic lives in `pipeline.steps`; each task calls one step. Heavy libraries are imported
 inside the tasks only, so parsing this file stays cheap.
@@ -15,10 +16,9 @@ inside the tasks only, so parsing this file stays cheap.
 from __future__ import annotations
 
 import pendulum
-from airflow.providers.standard.operators.empty import EmptyOperator
-from airflow.sdk import Asset, CronDataIntervalTimetable, Metadata, Param, TriggerRule, dag, task
+from airflow.sdk import Asset, CronDataIntervalTimetable, Metadata, Param, TriggerRule, chain, dag, task
 
-from pipeline.config import CHAMPION_ASSET_NAME, Settings, champion_asset_uri, schedule_or_none
+from pipeline.config import CHAMPION_ASSET_NAME, TRAINING_STAGES, Settings, champion_asset_uri, schedule_or_none
 
 SETTINGS = Settings.from_env()
 CHAMPION = Asset(name=CHAMPION_ASSET_NAME, uri=champion_asset_uri(SETTINGS))
@@ -69,34 +69,31 @@ def ridership_training():
 
     @task
     def decide(checked: dict) -> dict:
-        """Skips the rest of the run (visibly, with the reason) when the retrain policy says so."""
+        """The retrain policy's verdict: retrain or not, and why."""
         from airflow.sdk import get_current_context
-        from airflow.sdk.exceptions import AirflowSkipException
 
         from pipeline import steps
 
         settings, _ = _context(checked["cutoff"])
-        force = bool(get_current_context()["params"].get("force"))
-        policy = steps.retrain_policy(settings, checked["cutoff"], force)
-        if not policy["retrain"]:
-            raise AirflowSkipException(f"training skipped at cutoff {checked['cutoff']}: {policy['reason']}")
-        return policy
+        return steps.retrain_policy(settings, checked["cutoff"], bool(get_current_context()["params"].get("force")))
 
     @task
-    def materialize(checked: dict, cleaned: dict) -> dict:
+    def materialize(checked: dict, cleaned: dict, policy: dict) -> dict:
+        """Skips the rest of the run (visibly, with the reason) when the retrain policy says so."""
+        from airflow.sdk.exceptions import AirflowSkipException
+
         from pipeline import steps
 
+        if not policy["retrain"]:
+            raise AirflowSkipException(f"training skipped at cutoff {checked['cutoff']}: {policy['reason']}")
         settings, lineage = _context(checked["cutoff"])
         return steps.materialize_windows(settings, cleaned["clean_uri"], checked["data_hash"], lineage,
                                          checked["data_docs_uri"])
 
     @task
-    def families(run: dict) -> list[str]:
-        return run["families"]
-
-    @task
-    def ensembles(run: dict) -> list[str]:
-        return run["ensembles"]
+    def families(run: dict, stage: str) -> list[str]:
+        """A stage's families (Airflow maps only over a task's whole return value)."""
+        return run[stage]
 
     @task(map_index_template="{{ family }}")
     def train(family: str, run: dict) -> dict:
@@ -105,12 +102,21 @@ def ridership_training():
         settings, lineage = _context(run["as_of"])
         return steps.train_family(settings, family, run["manifest_uri"], run["parent_run_id"], lineage)
 
-    # After every member, trained, failed or none at all: the ensemble trains a member the run
-    # lacks itself (and cannot start without the run's windows: it needs `materialize`'s values).
-    train_ensemble = train.override(task_id="train_ensemble", trigger_rule=TriggerRule.ALL_DONE)
+    @task(trigger_rule=TriggerRule.ALL_DONE)  # once every training has ended, whatever its outcome
+    def leaderboard(run: dict | None, policy: dict | None) -> dict:
+        """The families that finished, ranked, and those that did not."""
+        from airflow.sdk.exceptions import AirflowFailException, AirflowSkipException
+
+        from pipeline import steps
+
+        if run is None and policy is not None and not policy["retrain"]:
+            raise AirflowSkipException(f"nothing trained: {policy['reason']}")
+        if run is None:
+            raise AirflowFailException("nothing trained: a task before the trainings failed")
+        return steps.trainings_ended(_context(run["as_of"])[0], run)
 
     @task
-    def promote(run: dict) -> dict:
+    def promote(run: dict, board: dict) -> dict:
         from pipeline import steps
 
         settings, lineage = _context(run["as_of"])
@@ -127,16 +133,19 @@ def ridership_training():
 
     checked = validate()
     cleaned = clean(checked)  # before the policy: a skipped night still forecasts from its newest day
-    run = materialize(checked, cleaned)
-    cleaned >> decide(checked) >> run
-    trained = train.partial(run=run).expand(family=families(run))
-    averaged = train_ensemble.partial(run=run).expand(family=ensembles(run))
-    # Either stage may be empty (a mapped task over no families is skipped), and some trainings may
-    # fail: promotion waits for both to end, whatever their outcome, and ranks what finished.
-    trainings_ended = EmptyOperator(task_id="trainings_ended", trigger_rule=TriggerRule.ALL_DONE)
-    decision = promote(run)
-    trained >> averaged >> trainings_ended >> decision
-    trained >> trainings_ended
+    policy = decide(checked)
+    cleaned >> policy
+    run = materialize(checked, cleaned, policy)
+    # Stages from the library, each once the one before has ended whatever its trainings' outcome
+    # (a stage whose families list is empty is skipped); promotion after the last.
+    stages = []
+    for stage in TRAINING_STAGES:
+        rule = TriggerRule.ALL_DONE_MIN_ONE_SUCCESS if stages else TriggerRule.ALL_SUCCESS
+        names = families.override(task_id=f"{stage}_families")(run, stage)
+        stages.append(train.override(task_id=stage, trigger_rule=rule).partial(run=run).expand(family=names))
+    board = leaderboard(run, policy)
+    chain(*stages, board)
+    decision = promote(run, board)
     publish_champion(decision)
 
 

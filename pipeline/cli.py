@@ -27,17 +27,6 @@ EXIT_BAD_DATA = 2
 EXIT_FAILED = 1
 
 
-def _prepare(settings: Settings, lineage: dict[str, Any]) -> tuple[Settings, dict[str, Any]]:
-    """(settings at the data cutoff, materialize's result)."""
-    from pipeline import steps
-
-    checked = steps.validate_source(settings)
-    settings = settings.with_overrides(as_of=parse_date(checked["cutoff"]))
-    cleaned = steps.clean_snapshot(settings, checked["raw_uri"], checked["data_hash"])
-    return settings, steps.materialize_windows(settings, cleaned["clean_uri"], checked["data_hash"], lineage,
-                                               checked["data_docs_uri"])
-
-
 def cmd_validate(settings: Settings, args) -> dict:
     from pipeline import steps
 
@@ -47,11 +36,10 @@ def cmd_validate(settings: Settings, args) -> dict:
 def cmd_train(settings: Settings, args) -> dict:
     from pipeline import steps
 
-    settings, context = _prepare(settings.with_overrides(families=tuple(args.family)), {"trigger": "cli"})
-    in_order = context["families"] + context["ensembles"]  # ensembles adopt the members trained first
-    return {"trained": [steps.train_family(settings, name, context["manifest_uri"], context["parent_run_id"],
-                                           {"trigger": "cli"}) for name in in_order],
-            **context}
+    settings, run = steps.prepare(settings.with_overrides(families=tuple(args.family)), {"trigger": "cli"})
+    return {"trained": [steps.train_family(settings, name, run["manifest_uri"], run["parent_run_id"],
+                                           {"trigger": "cli"}) for stage in steps.training_stages(run) for name in stage],
+            **run}
 
 
 def cmd_promote(settings: Settings, args) -> dict:

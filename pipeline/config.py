@@ -16,25 +16,32 @@ import dataclasses
 import hashlib
 import json
 import os
-from dataclasses import dataclass, fields
+from dataclasses import dataclass, field, fields
 from datetime import date
 from pathlib import Path
 from typing import Any, get_args, get_origin
 
 PROJECT_ROOT = Path(__file__).resolve().parent.parent
-# Every family but multivariate_ensemble (robust_ensemble is better at the same cost), slowest
-# first: mapped trainings start in this order, so the longest ones never start last and leave one
-# core idle while they finish (measured: bench/results/leaderboard.md). The training DAG trains
-# ensembles after the rest wherever they stand (they adopt the members it trained);
-# bench/leaderboard.py trains each family on its own, robust_ensemble's members included.
+# Slowest first: mapped trainings start in this order, so that the longest ones never start last
+# and leave a core idle while they finish. Families that build on others train in a later stage
+# wherever they stand here.
 DEFAULT_FAMILIES = (
     "robust_ensemble", "conv_gru", "lstm", "gru", "wavenet", "wavenet_gated", "ahead_rnn_calendar",
     "gru_calendar", "multivariate_robust",
     "multitask_rnn", "simple_rnn_1", "linear", "ln_rnn", "ahead_rnn", "seq2seq_rnn", "deep_rnn",
     "multivariate_rnn", "simple_rnn", "lightgbm", "sarima", "naive",
 )
+# The stages of a pipeline run's trainings, each after the members it builds on
+# (families.training_stages); the training DAG maps one training task of this name per stage.
+TRAINING_STAGES = ("train", "train_after_members")
 ENV_PREFIX = "RIDERSHIP_"
 RECIPES = ("family", "chapter", "robust")
+
+
+def trains(default: Any) -> Any:
+    """A field that changes what a run trains, scores or decides: part of `Settings.digest()` (and
+    so of run keys and window keys) and saved with every trained family."""
+    return field(default=default, metadata={"trains": True})
 
 
 def _add_months(day: date, months: int) -> date:
@@ -47,50 +54,46 @@ def _add_months(day: date, months: int) -> date:
 class Settings:
     # -- data and time ------------------------------------------------------------------
     data_uri: str = str(PROJECT_ROOT / "data" / "CTA_-_Ridership_-_Daily_Boarding_Totals.csv")
-    as_of: date = date(2019, 5, 31)
-    train_months: int = 36
-    valid_months: int = 5
-    score_months: int = 3
-    target: str = "rail"
+    as_of: date = trains(date(2019, 5, 31))
+    train_months: int = trains(36)
+    valid_months: int = trains(5)
+    score_months: int = trains(3)
+    target: str = trains("rail")
     # "honest": early stopping sees only validation days before the scored window;
     # "chapter": early stopping on the whole validation split, as the book does.
-    protocol: str = "honest"
+    protocol: str = trains("honest")
     # -- windows and forecasting --------------------------------------------------------
-    seq_length: int = 56
-    horizon: int = 14
-    scale: float = 1e6
+    seq_length: int = trains(56)
+    horizon: int = trains(14)
+    scale: float = trains(1e6)
     # -- training -----------------------------------------------------------------------
-    families: tuple[str, ...] = DEFAULT_FAMILIES
-    epochs: int = 500
-    patience: int = 50
-    batch_size: int = 32
-    seed: int = 42
+    families: tuple[str, ...] = trains(DEFAULT_FAMILIES)
+    epochs: int = trains(500)
+    patience: int = trains(50)
+    batch_size: int = trains(32)
+    seed: int = trains(42)
     # Order of the training windows: "chapter" serves them as the book's tf.data pipelines do (a
     # permutation fixed by the seed, chronological for seq2seq windows, then a shuffle buffer of
     # 8 batches redrawn every epoch; pipeline/families/batches.py); "uniform" draws a fresh full
-    # permutation every epoch. The chapter's order trains measurably better here
-    # (bench/results/recipe-variants.md).
-    window_order: str = "chapter"
+    # permutation every epoch.
+    window_order: str = trains("chapter")
     # How the Keras families train (RECIPES). "chapter": SGD with momentum 0.9 at the family's
     # learning rate from the book, on Keras' Huber(), whose threshold of 1.0 on counts in millions
     # is 1,000,000 riders, above every error: squared error, which chases days like a parade
     # Saturday. "robust": Adam at robust_learning_rate on Huber with its threshold at
-    # robust_huber_delta riders, near a typical day-ahead error; it trains every family better
-    # here except multitask_rnn at the 14-day mean (bench/results/leaderboard-robust.md).
+    # robust_huber_delta riders, near a typical day-ahead error.
     # "family": each family's own, the chapter's for the chapter's families; "chapter" or
     # "robust" imposes one on every family, so that families can be compared under the same
     # recipe (bench/leaderboard.py --recipe).
-    recipe: str = "family"
-    robust_learning_rate: float = 0.001
-    robust_huber_delta: float = 20_000
+    recipe: str = trains("family")
+    robust_learning_rate: float = trains(0.001)
+    robust_huber_delta: float = trains(20_000)
     # Months of history the gradient-boosting family learns from before its cutoff; 0: all of it.
-    boosting_history_months: int = 0
+    boosting_history_months: int = trains(0)
     # Threads each training process may use; 0 lets TensorFlow decide.
     tf_threads: int = 1
-    # XLA-compile the train step. Keras leaves XLA off on CPU-only TensorFlow, but these small
-    # recurrent nets spend most of a step in per-timestep loop overhead, which XLA fuses away
-    # (2-2.5x per epoch for the RNN families on this 2-core CPU; same MAE in
-    # bench/results/retrain.md).
+    # XLA-compile the train step: Keras leaves XLA off on CPU-only TensorFlow, but these small
+    # recurrent nets spend most of a step in per-timestep loop overhead, which XLA fuses away.
     jit_compile: bool = True
     # Train steps per compiled call: fewer Python round trips per epoch, same updates.
     steps_per_execution: int = 32
@@ -109,10 +112,10 @@ class Settings:
     registered_model: str = "ridership"
     champion_alias: str = "champion"
     # A candidate must beat the re-scored champion's mean MAE by this relative margin.
-    promotion_margin: float = 0.0
+    promotion_margin: float = trains(0.0)
     # -- forecasts ------------------------------------------------------------------------
     # Central coverage (%) of the split-conformal prediction intervals stored with forecasts.
-    interval_levels: tuple[int, ...] = (80, 95)
+    interval_levels: tuple[int, ...] = trains((80, 95))
     # Realized MAE above this multiple of the validation MAE flags the champion as drifted.
     drift_factor: float = 1.5
     # -- storage (URIs; local paths by default) ------------------------------------------
@@ -182,15 +185,27 @@ class Settings:
         return dataclasses.replace(self, **{k: v for k, v in changes.items() if v is not None})
 
     def digest(self) -> str:
-        """A short hash of everything that changes what is trained (not where it is stored)."""
-        relevant = {
-            k: v
-            for k, v in self.as_dict().items()
-            if k not in {"home", "mlflow_tracking_uri", "artifact_root", "forecast_db_uri",
-                         "experiment", "data_uri", "tf_threads", "jit_compile", "steps_per_execution",
-                         "mlflow_retries", "mlflow_ui_url", "training_schedule", "forecast_schedule"}
-        }
-        return hashlib.sha256(json.dumps(relevant, sort_keys=True).encode()).hexdigest()[:12]
+        """A short hash of the fields marked `trains` (not where things are stored or how fast)."""
+        return hashlib.sha256(json.dumps(self.training_dict(), sort_keys=True).encode()).hexdigest()[:12]
+
+    def training_dict(self) -> dict[str, Any]:
+        """The fields marked `trains`, JSON-able: what a saved family keeps of its settings."""
+        values = self.as_dict()
+        return {f.name: values[f.name] for f in fields(self) if f.metadata.get("trains")}
+
+    @classmethod
+    def from_dict(cls, values: dict[str, Any]) -> "Settings":
+        """Settings from `as_dict` or `training_dict` output (the others at their defaults);
+        names that are no longer fields are ignored, so that older saved families still load."""
+        known = {f.name: f for f in fields(cls)}
+        kwargs = {}
+        for name, value in values.items():
+            if name in known:
+                kind = _field_type(known[name])
+                kwargs[name] = (date.fromisoformat(value) if kind is date and isinstance(value, str)
+                                else Path(value) if kind is Path
+                                else tuple(value) if get_origin(kind) is tuple else value)
+        return cls(**kwargs)
 
     def as_dict(self) -> dict[str, Any]:
         out = {}
@@ -216,8 +231,12 @@ class Settings:
         return cls(**kwargs)
 
 
+def _field_type(f: dataclasses.Field) -> Any:
+    return f.type if not isinstance(f.type, str) else eval(f.type, globals())  # noqa: S307
+
+
 def _parse(f: dataclasses.Field, raw: str) -> Any:
-    kind = f.type if not isinstance(f.type, str) else eval(f.type, globals())  # noqa: S307
+    kind = _field_type(f)
     try:
         if kind is date:
             return date.fromisoformat(raw)

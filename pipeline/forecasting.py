@@ -81,11 +81,9 @@ def stored(settings: Settings, as_of: date | None = None) -> pd.DataFrame:
 def forecast(settings: Settings, frame: pd.DataFrame) -> dict:
     """Forecast the horizon after the as-of date with the champion, store rows and a plot."""
     from pipeline import runtime
+    from pipeline.serving import load_pyfunc, model_input
 
     runtime.configure(settings)  # before the champion's Keras model is loaded
-    import mlflow
-
-    from pipeline.serving import model_input
 
     champion = champion_for(settings, settings.as_of)
     if champion is None:
@@ -97,8 +95,8 @@ def forecast(settings: Settings, frame: pd.DataFrame) -> dict:
     if origin < settings.as_of:
         log.warning("data ends %s, before as-of %s: forecasting from %s", origin, settings.as_of, origin)
     # Load the version, not the alias: the alias may move while this task runs.
-    model = tracking.with_retries(settings, lambda: mlflow.pyfunc.load_model(
-        f"models:/{settings.registered_model}/{champion.version}"), "load the champion")
+    model = tracking.with_retries(settings, lambda: load_pyfunc(
+        settings, f"models:/{settings.registered_model}/{champion.version}"), "load the champion")
     predictions = model.predict(model_input(history))
     family = champion.tags.get(tracking.FAMILY_TAG, "unknown")
     created = datetime.now(timezone.utc)

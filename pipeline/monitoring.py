@@ -56,7 +56,7 @@ def realized_accuracy(settings: Settings, frame: pd.DataFrame) -> dict[str, Any]
     drifted = []
     for version, summary in versions.items():
         tags = mlflow_client.get_model_version(settings.registered_model, version).tags
-        validation = float(tags.get("ridership.candidate_mae_mean") or math.nan)
+        validation = float(tags.get(tracking.CANDIDATE_MAE_TAG) or math.nan)
         summary["validation_mae"] = validation
         summary["ratio"] = summary["mae"] / validation if validation else math.nan
         if summary["rows"] >= settings.horizon and summary["ratio"] > settings.drift_factor:
@@ -80,7 +80,7 @@ def _log(settings: Settings, versions: dict[str, dict[str, Any]]) -> str:
         metrics[f"realized_mae_v{version}"] = summary["mae"]
         metrics.update({f"realized_mae_v{version}_h{h:02d}": v for h, v in summary["mae_by_horizon"].items()})
         metrics.update({f"{k}_v{version}": v for k, v in summary.items() if k.startswith("coverage_")})
-    run_id = tracking.parent_run(settings, MONITORING_RUN_KEY, {"ridership.kind": "monitoring"})
+    run_id = tracking.parent_run(settings, MONITORING_RUN_KEY, {tracking.KIND_TAG: "monitoring"})
     tracking.log_metrics(settings, run_id, metrics)
     return run_id
 

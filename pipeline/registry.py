@@ -16,7 +16,6 @@ from contextlib import contextmanager
 from pathlib import Path
 from typing import Any, Iterator
 
-import mlflow
 import pandas as pd
 from mlflow.exceptions import MlflowException
 
@@ -24,14 +23,14 @@ from pipeline import history, runtime, tracking
 from pipeline.config import Settings
 from pipeline.errors import PromotionError
 from pipeline.scoring import Scores, evaluate
-from pipeline.serving import MODEL_URI_TAG, load_logged_family
+from pipeline.serving import load_logged_family
 
 log = logging.getLogger(__name__)
 
 # An arbitrary 64-bit key naming the promotion lock among PostgreSQL advisory locks.
 PROMOTION_LOCK_KEY = 0x72696465727368  # "ridersh"
-DECISION_TAG = "ridership.decision"
-REASON_TAG = "ridership.decision_reason"
+DECISION_TAG = tracking.DECISION_TAG
+REASON_TAG = tracking.REASON_TAG
 
 
 def current_champion(settings: Settings):
@@ -64,13 +63,11 @@ def champion_for(settings: Settings, as_of) -> object | None:
 def load_family(settings: Settings, version: str):
     """The family behind a registered version, through its pyfunc wrapper."""
     runtime.configure(settings)  # before the family's Keras model is loaded
-    tracking.client(settings)
-    return load_logged_family(f"models:/{settings.registered_model}/{version}")
+    return load_logged_family(settings, f"models:/{settings.registered_model}/{version}")
 
 
 def rescore(settings: Settings, version: str, frame: pd.DataFrame) -> Scores:
     family = load_family(settings, version)
-    family.settings = family.settings.with_overrides(horizon=settings.horizon)
     scores, _ = evaluate(family, frame, settings)
     return scores
 
@@ -162,16 +159,12 @@ def _promote(settings: Settings, parent_run_id: str, run_key: str, frame: pd.Dat
         tracking.FAMILY_TAG: family,
         DECISION_TAG: decision,
         REASON_TAG: reason,
-        "ridership.candidate_mae_mean": f"{candidate_mae:.2f}",
-        "ridership.candidate_mae_h1": f"{best.data.metrics.get('mae_h1', math.nan):.2f}",
-        "ridership.champion_version": champion.version if champion else "",
-        "ridership.champion_mae_mean": f"{champion_mae:.2f}" if champion_mae is not None else "",
+        tracking.CANDIDATE_MAE_TAG: f"{candidate_mae:.2f}",
+        tracking.CANDIDATE_MAE_H1_TAG: f"{best.data.metrics.get('mae_h1', math.nan):.2f}",
+        tracking.CHAMPION_VERSION_TAG: champion.version if champion else "",
+        tracking.CHAMPION_MAE_TAG: f"{champion_mae:.2f}" if champion_mae is not None else "",
     }
-    model_uri = best.data.tags.get(MODEL_URI_TAG, f"runs:/{best.info.run_id}/model")
-    with runtime.stderr_logged("mlflow"):  # its "Created version" notices are not errors
-        version = tracking.with_retries(settings, lambda: mlflow.register_model(
-            model_uri, settings.registered_model, tags=version_tags,
-        ), "register the candidate").version
+    version = register(settings, best, version_tags)
     describe(settings, str(version), family, f"{decision}: {reason}. Candidate mean 14-day MAE "
              f"{candidate_mae:,.0f} riders, h=1 {best.data.metrics.get('mae_h1', math.nan):,.0f}, scored on "
              f"{settings.score_start}..{settings.as_of}.")
@@ -186,6 +179,22 @@ def _promote(settings: Settings, parent_run_id: str, run_key: str, frame: pd.Dat
     mlflow_client.set_tag(parent_run_id, DECISION_TAG, f"{decision}: version {version} ({family})")
     log.info("promotion: %s", result)
     return result
+
+
+def register(settings: Settings, run, tags: dict[str, str]) -> str:
+    """A new version of the registered model (created on first use) from the logged model of
+    family run `run`; returns its number."""
+    mlflow_client = tracking.client(settings)
+    try:
+        mlflow_client.create_registered_model(settings.registered_model)
+    except MlflowException as exc:
+        if "ALREADY_EXISTS" not in str(exc.error_code):
+            raise
+    model_id = run.data.tags[tracking.MODEL_URI_TAG].removeprefix("models:/")
+    source = mlflow_client.get_logged_model(model_id).artifact_location
+    return str(tracking.with_retries(settings, lambda: mlflow_client.create_model_version(
+        settings.registered_model, source=source, run_id=run.info.run_id, tags=tags, model_id=model_id,
+    ), "register the candidate").version)
 
 
 MODEL_DESCRIPTION = ("Daily CTA rail boardings for the {horizon} days after the last day of data, "

@@ -49,6 +49,7 @@ def route_logs() -> None:
     """
     logging.captureWarnings(True)
     os.environ.setdefault("MLFLOW_CONFIGURE_LOGGING", "false")
+    os.environ.setdefault("MLFLOW_ENABLE_ARTIFACTS_PROGRESS_BAR", "false")  # bars are stderr lines too
     if "mlflow" in sys.modules:  # imported already, with its stderr handler
         mlflow_log = logging.getLogger("mlflow")
         mlflow_log.handlers, mlflow_log.propagate = [], True

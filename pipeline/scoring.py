@@ -84,9 +84,3 @@ def evaluate(family, frame: pd.DataFrame, settings: Settings) -> tuple[Scores, n
     origins = scoring_origins(settings)
     forecasts = np.asarray(family.forecast(history, origins), dtype=float)
     return score(forecasts, origins, history[settings.target], settings), forecasts
-
-
-def calibrate(family, forecasts: np.ndarray, frame: pd.DataFrame, settings: Settings) -> None:
-    """Attach conformal interval half-widths, computed from `evaluate`'s forecasts, to the family."""
-    actual = frame.loc[: pd.Timestamp(settings.as_of), settings.target]
-    family.intervals = conformal_halfwidths(forecasts, scoring_origins(settings), actual, settings)

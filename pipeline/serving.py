@@ -7,21 +7,21 @@ target_date, horizon and forecast (riders).
 
 from __future__ import annotations
 
-import shutil
 import tempfile
 from importlib.metadata import PackageNotFoundError, version
 from pathlib import Path
 
 import mlflow
+import mlflow.artifacts
 import numpy as np
 import pandas as pd
 from mlflow.models import infer_signature
 
+from pipeline.config import Settings
 from pipeline.families.base import Family
 
 FAMILY_ARTIFACT = "family"
 MODEL_NAME = "model"
-MODEL_URI_TAG = "ridership.model_uri"
 INPUT_COLUMNS = ["date", "day_type", "bus", "rail"]
 EXAMPLE_DAYS = 120
 REQUIREMENTS = ("mlflow", "keras", "tensorflow", "pandas", "numpy", "statsmodels", "scipy")
@@ -86,29 +86,56 @@ def pinned_requirements() -> list[str]:
     return pins
 
 
-def load_logged_family(model_uri: str) -> Family:
-    """The family behind a logged or registered model, through its pyfunc wrapper."""
-    return mlflow.pyfunc.load_model(model_uri).unwrap_python_model().family
+def load_pyfunc(settings: Settings, model_uri: str):
+    """The pyfunc model of a logged (models:/<model id>) or registered (models:/<name>/<version>)
+    model, read from the tracking server and registry `settings` name (held in memory)."""
+    from pipeline import tracking
+
+    mlflow_client = tracking.client(settings)
+    reference = model_uri.removeprefix("models:/")
+    location = (mlflow_client.get_model_version_download_uri(*reference.split("/", 1)) if "/" in reference
+                else mlflow_client.get_logged_model(reference).artifact_location)
+    with tempfile.TemporaryDirectory(prefix="ridership-model-") as local:
+        path = mlflow.artifacts.download_artifacts(artifact_uri=location, dst_path=local,
+                                                   tracking_uri=settings.mlflow_tracking_uri)
+        return mlflow.pyfunc.load_model(path)
 
 
-def log_family_model(family: Family, history: pd.DataFrame) -> str:
-    """Save the family and log it as the active run's pyfunc model; returns the model URI."""
-    staging = Path(tempfile.mkdtemp(prefix="ridership-model-"))
-    try:
-        family.save(staging / FAMILY_ARTIFACT)
+def load_logged_family(settings: Settings, model_uri: str) -> Family:
+    """The family behind a logged or registered model (load_pyfunc)."""
+    return load_pyfunc(settings, model_uri).unwrap_python_model().family
+
+
+def log_family_model(settings: Settings, run_id: str, family: Family, history: pd.DataFrame) -> str:
+    """Save the family as a pyfunc model, log it as a logged model of run `run_id` and tag the
+    run with its URI; returns that URI (models:/<model id>)."""
+    from mlflow.entities import LoggedModelOutput
+    from mlflow.models import Model
+
+    from pipeline import tracking
+
+    mlflow_client = tracking.client(settings)
+    model = tracking.with_retries(settings, lambda: mlflow_client.create_logged_model(
+        tracking.experiment_id(settings), name=MODEL_NAME, source_run_id=run_id, model_type="pyfunc"),
+        "create the logged model")
+    with tempfile.TemporaryDirectory(prefix="ridership-model-") as staging:
+        family.save(Path(staging) / FAMILY_ARTIFACT)
         example = model_input(history.iloc[-max(EXAMPLE_DAYS, family.history_days()):])
         output = RidershipForecaster()
         output.family = family
-        signature = infer_signature(example, output.predict(None, example))
-        info = mlflow.pyfunc.log_model(
-            name=MODEL_NAME,
+        mlflow.pyfunc.save_model(
+            Path(staging) / MODEL_NAME,
             python_model=str(Path(__file__).with_name("serving_model.py")),  # models from code
-            artifacts={FAMILY_ARTIFACT: str(staging / FAMILY_ARTIFACT)},
-            signature=signature,
+            artifacts={FAMILY_ARTIFACT: str(Path(staging) / FAMILY_ARTIFACT)},
+            signature=infer_signature(example, output.predict(None, example)),
             input_example=example,
             pip_requirements=pinned_requirements(),
+            mlflow_model=Model(artifact_path=MODEL_NAME, run_id=run_id, model_id=model.model_id),
         )
-        mlflow.set_tag(MODEL_URI_TAG, info.model_uri)
-        return info.model_uri
-    finally:
-        shutil.rmtree(staging, ignore_errors=True)
+        tracking.with_retries(settings, lambda: mlflow_client.log_model_artifacts(
+            model.model_id, str(Path(staging) / MODEL_NAME)), "upload the model")
+    mlflow_client.finalize_logged_model(model.model_id, "READY")
+    mlflow_client.log_outputs(run_id, [LoggedModelOutput(model.model_id, 0)])
+    uri = f"models:/{model.model_id}"
+    mlflow_client.set_tag(run_id, tracking.MODEL_URI_TAG, uri)
+    return uri

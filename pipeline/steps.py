@@ -16,13 +16,12 @@ from typing import Any
 import pandas as pd
 
 from pipeline import data, storage
-from pipeline.config import Settings
+from pipeline.config import TRAINING_STAGES, Settings
 from pipeline.errors import RidershipError, TrainingError
 
 log = logging.getLogger(__name__)
 
 LATEST_CLEAN = "latest.json"
-ADOPTED_MEMBERS_TAG = "ridership.adopted_members"
 
 
 def _clean_dir(settings: Settings) -> str:
@@ -121,6 +120,10 @@ def retrain_policy(settings: Settings, cutoff: str, force: bool = False) -> dict
 
 
 def clean_snapshot(settings: Settings, raw_uri: str, data_hash: str) -> dict[str, Any]:
+    """Clean the validated raw snapshot at `raw_uri` (data.clean: one row per day, counts as
+    float riders) into a parquet snapshot named by `data_hash`, written once, and point
+    `latest.json` at it. Returns the pointer: data_hash, clean_uri, first_date, last_date (ISO),
+    validated_at (UTC ISO)."""
     raw = data.parse_raw(storage.read_bytes(raw_uri), raw_uri)
     frame = data.clean(raw)
     clean_uri = storage.join(_clean_dir(settings), f"{data_hash}.parquet")
@@ -134,10 +137,12 @@ def clean_snapshot(settings: Settings, raw_uri: str, data_hash: str) -> dict[str
 
 
 def load_clean(clean_uri: str) -> pd.DataFrame:
+    """A clean snapshot: daily rows indexed by date (day_type, bus, rail, total, riders)."""
     return data.from_parquet_bytes(storage.read_bytes(clean_uri))
 
 
 def latest_clean(settings: Settings) -> dict[str, Any]:
+    """clean_snapshot's pointer to the last validated snapshot. Raises RidershipError before any."""
     pointer_uri = storage.join(_clean_dir(settings), LATEST_CLEAN)
     if not storage.exists(pointer_uri):
         raise RidershipError(f"no validated data snapshot at {pointer_uri}: run the training pipeline first")
@@ -146,8 +151,11 @@ def latest_clean(settings: Settings) -> dict[str, Any]:
 
 def materialize_windows(settings: Settings, clean_uri: str, data_hash: str,
                         lineage: dict[str, Any] | None = None, data_docs_uri: str | None = None) -> dict[str, Any]:
-    """Write every configured family's windows once and open the parent MLflow run
-    (with the validation's data docs as its artifact)."""
+    """Write the windows of every family in `settings.families` once (windows.materialize: one
+    array file per window spec and split, under a manifest) and open the run's parent MLflow run,
+    with the validation's data docs as its artifact. Returns manifest_uri, parent_run_id, run_key,
+    as_of (ISO) and, under each name of TRAINING_STAGES, the families of that training stage
+    (families.training_stages). Raises ValueError for families that build on each other in a cycle."""
     from pipeline import families, runtime, tracking, windows
 
     runtime.configure(settings)  # before the families' modules import Keras
@@ -156,88 +164,101 @@ def materialize_windows(settings: Settings, clean_uri: str, data_hash: str,
     specs = {f.window_spec() for f in (families.create(n, settings) for n in settings.families)} - {None}
     manifest = windows.materialize(frame, sorted(specs, key=lambda s: s.name), settings, data_hash, clean_uri)
     key = run_key(settings, data_hash)
-    tags = {**tracking.lineage_tags(settings, lineage or {}), tracking.DATA_HASH_TAG: data_hash,
-            tracking.WINDOWS_MANIFEST_TAG: manifest["uri"]}
-    parent = tracking.parent_run(settings, key, tags)
+    parent = tracking.parent_run(settings, key, tracking.run_tags(settings, lineage, data_hash, manifest["uri"]))
     if data_docs_uri and storage.is_local(data_docs_uri):
         tracking.log_artifact_dir(settings, parent, storage.local_path(data_docs_uri).parent, "data_docs")
-    trained_first, ensembles = families.training_stages(settings.families)
+    stages = families.training_stages(settings)
     return {"manifest_uri": manifest["uri"], "parent_run_id": parent, "run_key": key,
             "as_of": settings.as_of.isoformat(),
-            "families": trained_first, "ensembles": ensembles}
+            **dict(zip(TRAINING_STAGES, stages))}
+
+
+def prepare(settings: Settings, lineage: dict[str, Any] | None = None) -> tuple[Settings, dict[str, Any]]:
+    """validate_source → clean_snapshot → materialize_windows, as the training DAG's tasks chain
+    them (without its retrain policy): returns (settings at the data cutoff, materialize's
+    result). Raises what validate_source raises."""
+    from datetime import date
+
+    checked = validate_source(settings)
+    settings = settings.with_overrides(as_of=date.fromisoformat(checked["cutoff"]))
+    cleaned = clean_snapshot(settings, checked["raw_uri"], checked["data_hash"])
+    return settings, materialize_windows(settings, cleaned["clean_uri"], checked["data_hash"], lineage,
+                                         checked["data_docs_uri"])
+
+
+def training_stages(run: dict[str, Any]) -> list[list[str]]:
+    """The families of each training stage of a prepared run, in order (prepare's result)."""
+    return [run[stage] for stage in TRAINING_STAGES]
 
 
 def train_family(settings: Settings, family_name: str, manifest_uri: str, parent_run_id: str,
                  lineage: dict[str, Any] | None = None) -> dict[str, Any]:
-    """Fit one family, score it on the common origins, log everything to one MLflow run."""
-    from pipeline import runtime
+    """Train one family with the engine (engine.train) on the run's materialized windows, after
+    adopting the members the run has trained (Family.builds_on), and record what it returns in one
+    MLflow run under the pipeline's parent run: params, per-epoch history, scores, the
+    validation forecasts and the pyfunc model.
+
+    Returns {family, run_id, experiment_id, epochs, seconds, mae_h1, mape_h1, mae_mean} (MAEs in
+    riders, MAPE in %). Raises what the engine raises; the MLflow run is then FAILED, with the
+    error as its `ridership.error` tag.
+    """
+    from pipeline import engine, families, runtime, tracking, windows
 
     runtime.configure(settings)
-    import mlflow
-
-    from pipeline import families, tracking, windows
-    from pipeline.scoring import calibrate, evaluate
-    from pipeline.serving import log_family_model
-
     manifest = storage.read_json(manifest_uri)
     frame = load_clean(manifest["clean_uri"])
     family = families.create(family_name, settings)
-    spec = family.window_spec()
-    arrays = windows.load_windows(manifest, spec) if spec else None
-    tags = {**tracking.lineage_tags(settings, lineage or {}), tracking.DATA_HASH_TAG: manifest["data_hash"],
-            tracking.WINDOWS_MANIFEST_TAG: manifest_uri}
     started = time.perf_counter()
+    tags = tracking.run_tags(settings, lineage, manifest["data_hash"], manifest_uri)
     adopted = adopt_trained_members(settings, family, parent_run_id)
     if adopted:
-        tags[ADOPTED_MEMBERS_TAG] = json.dumps(adopted)
+        tags[tracking.ADOPTED_MEMBERS_TAG] = json.dumps(adopted)
     run_id = tracking.start_family_run(settings, parent_run_id, family_name, tags)
-    try:
-        with mlflow.start_run(run_id=run_id):
-            mlflow.log_params({**family.params(), "family": family_name, "as_of": settings.as_of,
-                               "protocol": settings.protocol, "horizon": settings.horizon})
-            fit = family.fit(arrays, frame)
-            train_seconds = time.perf_counter() - started
-            tracking.log_history(settings, run_id, fit.history)
-            scores, forecasts = evaluate(family, frame, settings)
-            if not all(math.isfinite(v) for v in scores.metrics().values()):
-                raise TrainingError(f"{family_name}: forecasts contain NaN or inf")
-            calibrate(family, forecasts, frame, settings)
-            tracking.log_validation_forecasts(settings, run_id, forecasts)
-            metrics = {**scores.metrics(), "epochs": fit.epochs, "train_seconds": train_seconds}
-            tracking.log_metrics(settings, run_id, metrics)
-            log_family_model(family, frame.loc[: pd.Timestamp(settings.as_of)])
-    except BaseException as exc:
-        # the context manager has ended the run as FAILED; say why where the UI shows it
-        tracking.client(settings).set_tag(run_id, "ridership.error", f"{type(exc).__name__}: {exc}"[:5000])
-        raise
+    with tracking.failing_run(settings, run_id):
+        tracking.log_params(settings, run_id, {**family.params(), "family": family_name, "as_of": settings.as_of,
+                                               "protocol": settings.protocol, "horizon": settings.horizon})
+        trained = engine.train(family, frame, settings, lambda spec, _: windows.load_windows(manifest, spec))
+        tracking.record_training(settings, run_id, trained, frame.loc[: pd.Timestamp(settings.as_of)])
     result = {"family": family_name, "run_id": run_id, "experiment_id": tracking.experiment_id(settings),
-              "epochs": fit.epochs,
-              "seconds": round(time.perf_counter() - started, 2),
-              "mae_h1": scores.mae_h1, "mape_h1": scores.mape_h1, "mae_mean": scores.mae_mean}
+              "epochs": trained.fit.epochs, "seconds": round(time.perf_counter() - started, 2),
+              "mae_h1": trained.scores.mae_h1, "mape_h1": trained.scores.mape_h1,
+              "mae_mean": trained.scores.mae_mean}
     log.info("trained %s as of %s in %.1f s (%d epochs): MAE h=1 %s, mean of %d horizons %s riders; run %s",
-             family_name, settings.as_of, result["seconds"], fit.epochs, f"{scores.mae_h1:,.0f}", settings.horizon,
-             f"{scores.mae_mean:,.0f}", run_id)
+             family_name, settings.as_of, result["seconds"], trained.fit.epochs, f"{trained.scores.mae_h1:,.0f}",
+             settings.horizon, f"{trained.scores.mae_mean:,.0f}", run_id)
     return result
 
 
-def adopt_trained_members(settings: Settings, family, parent_run_id: str) -> dict[str, str]:
-    """Give an ensemble the members this pipeline run has already trained and logged (same data,
-    settings and seed), so that it does not train them again; returns {member: its run id}."""
+def trainings_ended(settings: Settings, run: dict[str, Any]) -> dict[str, Any]:
+    """What a prepared run's trainings left once all have ended: the families that finished,
+    best mean 14-day MAE first, with their MAEs (riders), and those that did not."""
     from pipeline import tracking
-    from pipeline.families.ensemble import Ensemble
-    from pipeline.serving import MODEL_URI_TAG, load_logged_family
 
-    if not isinstance(family, Ensemble):
+    board = tracking.leaderboard(settings, run["parent_run_id"])
+    finished = [] if board.empty else board[["family", "mae_h1", "mae_mean", "epochs"]].to_dict("records")
+    names = {r["family"] for r in finished}
+    return {"finished": finished,
+            "did_not_finish": [f for stage in training_stages(run) for f in stage if f not in names]}
+
+
+def adopt_trained_members(settings: Settings, family, parent_run_id: str) -> dict[str, str]:
+    """Give `family` the members it builds on (Family.builds_on) that this pipeline run has already
+    trained and logged at the run's seed, so that it does not train them again; returns
+    {member: its run id}. A member that does not load is left to the family to train."""
+    from pipeline import tracking
+    from pipeline.serving import load_logged_family
+
+    if not family.builds_on():
         return {}
     runs = {run.data.tags.get(tracking.FAMILY_TAG): run
             for run in tracking.finished_family_runs(settings, parent_run_id)}
     trained, run_ids = {}, {}
-    for name, seed in family.member_specs():
+    for name, seed in family.builds_on():
         run = runs.get(name) if seed == settings.seed else None
-        if run is None or MODEL_URI_TAG not in run.data.tags:
+        if run is None or tracking.MODEL_URI_TAG not in run.data.tags:
             continue
         try:
-            trained[(name, seed)] = load_logged_family(run.data.tags[MODEL_URI_TAG])
+            trained[(name, seed)] = load_logged_family(settings, run.data.tags[tracking.MODEL_URI_TAG])
         except Exception as exc:  # adopting only saves time: a member that does not load is trained again
             log.warning("%s: member %s of run %s does not load (%s: %s); training it again",
                         family.name, name, run.info.run_id, type(exc).__name__, exc)
@@ -250,12 +271,16 @@ def adopt_trained_members(settings: Settings, family, parent_run_id: str) -> dic
 
 def promote_best(settings: Settings, manifest_uri: str, parent_run_id: str, run_key_value: str,
                  lineage: dict[str, Any] | None = None) -> dict[str, Any]:
+    """Gate the best family run under `parent_run_id` (lowest mean 14-day MAE) against the
+    re-scored champion (registry.promote) and log the run's reports. Returns the decision:
+    decision ("promoted" or "kept_champion"), reason, version, family, MAEs in riders, rerun,
+    as_of, reports. Raises PromotionError when no family finished training."""
     from pipeline import registry, report, tracking
 
     manifest = storage.read_json(manifest_uri)
     frame = load_clean(manifest["clean_uri"])
-    tags = {**tracking.lineage_tags(settings, lineage or {}), tracking.DATA_HASH_TAG: manifest["data_hash"],
-            tracking.WINDOWS_MANIFEST_TAG: manifest_uri, "ridership.parent_run_id": parent_run_id}
+    tags = {**tracking.run_tags(settings, lineage, manifest["data_hash"], manifest_uri),
+            tracking.PARENT_RUN_TAG: parent_run_id}
     decision = {**registry.promote(settings, parent_run_id, run_key_value, frame, tags),
                 "as_of": settings.as_of.isoformat()}
     decision["reports"] = report.log_run_reports(settings, parent_run_id, frame)
@@ -305,6 +330,9 @@ def last_good_frame(settings: Settings) -> pd.DataFrame:
 
 
 def forecast_next(settings: Settings) -> dict[str, Any]:
+    """Forecast the `settings.horizon` days after the as-of date (or the last day of data before
+    it) with the version that was champion that night, from the last validated snapshot; upserts
+    the forecast table's rows. Returns forecasting.forecast's summary. Raises NoChampionError."""
     from pipeline import forecasting
 
     return forecasting.forecast(settings, last_good_frame(settings))
@@ -325,6 +353,8 @@ def forecast_from_source(settings: Settings) -> dict[str, Any]:
 
 
 def score_realized(settings: Settings) -> dict[str, Any]:
+    """Realized MAE (riders) of the stored forecasts whose days have arrived, per model version,
+    and whether the champion drifted (monitoring.realized_accuracy)."""
     from pipeline import monitoring
 
     return monitoring.realized_accuracy(settings, last_good_frame(settings))

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import contextlib
 import functools
 import logging
 import math
@@ -10,11 +11,10 @@ import subprocess
 import tempfile
 import time
 from pathlib import Path
-from typing import Any, Callable, TypeVar
+from typing import Any, Callable, Iterator, TypeVar
 
-import mlflow
 import pandas as pd
-from mlflow.entities import Metric
+from mlflow.entities import Metric, Param
 from mlflow.exceptions import MlflowException, RestException
 from mlflow.tracking import MlflowClient
 
@@ -24,12 +24,25 @@ from pipeline.errors import RidershipError
 log = logging.getLogger(__name__)
 T = TypeVar("T")
 
+# Tag names, here only. Runs:
 RUN_KEY_TAG = "ridership.run_key"
 AS_OF_TAG = "ridership.as_of"
 FAMILY_TAG = "ridership.family"
 DATA_HASH_TAG = "ridership.data_hash"
 WINDOWS_MANIFEST_TAG = "ridership.windows_manifest"
 DRIFTED_TAG = "ridership.drifted"
+KIND_TAG = "ridership.kind"
+ERROR_TAG = "ridership.error"
+PARENT_RUN_TAG = "ridership.parent_run_id"
+MODEL_URI_TAG = "ridership.model_uri"
+ADOPTED_MEMBERS_TAG = "ridership.adopted_members"
+# ... and registered versions (the gate's decision):
+DECISION_TAG = "ridership.decision"
+REASON_TAG = "ridership.decision_reason"
+CANDIDATE_MAE_TAG = "ridership.candidate_mae_mean"
+CANDIDATE_MAE_H1_TAG = "ridership.candidate_mae_h1"
+CHAMPION_VERSION_TAG = "ridership.champion_version"
+CHAMPION_MAE_TAG = "ridership.champion_mae_mean"
 MODEL_NAME_IN_RUN = "model"
 METRICS_PER_BATCH = 900  # MLflow accepts at most 1000 metrics per log_batch
 
@@ -59,13 +72,10 @@ def with_retries(settings: Settings, action: Callable[[], T], what: str) -> T:
 
 
 def client(settings: Settings) -> MlflowClient:
-    # Download progress bars only clutter task logs.
-    os.environ.setdefault("MLFLOW_ENABLE_ARTIFACTS_PROGRESS_BAR", "false")
+    """A client of the tracking server and registry `settings` name; sets nothing process-wide."""
     if settings.mlflow_tracking_uri.startswith("sqlite:///"):
         Path(settings.mlflow_tracking_uri[len("sqlite:///"):]).parent.mkdir(parents=True, exist_ok=True)
-    mlflow.set_tracking_uri(settings.mlflow_tracking_uri)
-    mlflow.set_registry_uri(settings.mlflow_tracking_uri)
-    return MlflowClient(settings.mlflow_tracking_uri)
+    return MlflowClient(settings.mlflow_tracking_uri, registry_uri=settings.mlflow_tracking_uri)
 
 
 def experiment_id(settings: Settings) -> str:
@@ -104,6 +114,11 @@ def lineage_tags(settings: Settings, lineage: dict[str, Any]) -> dict[str, str]:
     }
     tags.update({f"ridership.{k}": str(v) for k, v in lineage.items() if v is not None})
     return tags
+
+
+def run_tags(settings: Settings, lineage: dict[str, Any] | None, data_hash: str, manifest_uri: str) -> dict[str, str]:
+    """The tags of every run of one pipeline run: lineage, the data's hash, its windows' manifest."""
+    return {**lineage_tags(settings, lineage or {}), DATA_HASH_TAG: data_hash, WINDOWS_MANIFEST_TAG: manifest_uri}
 
 
 def parent_run(settings: Settings, run_key: str, tags: dict[str, str]) -> str:
@@ -148,7 +163,7 @@ def last_trained_cutoff(settings: Settings):
 
 def drift_flagged(settings: Settings) -> str:
     """The model versions the latest forecast run flagged as drifted ("" for none)."""
-    runs = client(settings).search_runs([experiment_id(settings)], "tags.`ridership.kind` = 'monitoring'",
+    runs = client(settings).search_runs([experiment_id(settings)], f"tags.`{KIND_TAG}` = 'monitoring'",
                                         max_results=1)
     return runs[0].data.tags.get(DRIFTED_TAG, "") if runs else ""
 
@@ -163,7 +178,7 @@ def close_stale_runs(settings: Settings, parent_run_id: str, family: str) -> Non
     )
     for run in stale:
         log.warning("marking run %s of %s KILLED: its task died without closing it", run.info.run_id, family)
-        mlflow_client.set_tag(run.info.run_id, "ridership.error", "task killed before the run ended")
+        mlflow_client.set_tag(run.info.run_id, ERROR_TAG, "task killed before the run ended")
         mlflow_client.set_terminated(run.info.run_id, status="KILLED")
 
 
@@ -175,6 +190,37 @@ def start_family_run(settings: Settings, parent_run_id: str, family: str, tags: 
         tags={**tags, FAMILY_TAG: family, "mlflow.parentRunId": parent_run_id},
     ), "create a family run")
     return run.info.run_id
+
+
+@contextlib.contextmanager
+def failing_run(settings: Settings, run_id: str) -> Iterator[None]:
+    """End run `run_id` FINISHED when the block completes, else FAILED with the error as its tag."""
+    mlflow_client = client(settings)
+    try:
+        yield
+    except BaseException as exc:
+        mlflow_client.set_tag(run_id, ERROR_TAG, f"{type(exc).__name__}: {exc}"[:5000])
+        mlflow_client.set_terminated(run_id, status="FAILED")
+        raise
+    with_retries(settings, lambda: mlflow_client.set_terminated(run_id, status="FINISHED"), "end the run")
+
+
+def log_params(settings: Settings, run_id: str, params: dict[str, Any]) -> None:
+    batch = [Param(k, str(v)[:6000]) for k, v in params.items()]
+    with_retries(settings, lambda: client(settings).log_batch(run_id, params=batch), "log params")
+
+
+def record_training(settings: Settings, run_id: str, trained, history: pd.DataFrame) -> None:
+    """Record what engine.train returned in run `run_id`: the per-epoch history, the scores with
+    the epochs and fit seconds, the validation forecasts and the pyfunc model (serving, with
+    `history`, rows up to the as-of date, as its input example)."""
+    from pipeline.serving import log_family_model
+
+    log_history(settings, run_id, trained.fit.history)
+    log_validation_forecasts(settings, run_id, trained.forecasts)
+    log_metrics(settings, run_id, {**trained.scores.metrics(), "epochs": trained.fit.epochs,
+                                   "train_seconds": trained.fit_seconds})
+    log_family_model(settings, run_id, trained.family, history)
 
 
 def log_history(settings: Settings, run_id: str, history: dict[str, list[float]]) -> None:

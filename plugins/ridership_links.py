@@ -1,7 +1,7 @@
 """Airflow UI glue: buttons on the ridership tasks that open what they produced.
 
 - validate → its Great Expectations data docs
-- train[family], train_ensemble[family] → the family's MLflow run
+- train[family], train_after_members[family] → the family's MLflow run
 - promote → the registered model version it created (and its decision tags)
 
 Each link is built from the task's own return value (XCom), so it points at exactly the
@@ -15,8 +15,10 @@ from typing import Any
 from airflow.plugins_manager import AirflowPlugin
 from airflow.sdk import BaseOperatorLink
 
+from pipeline.config import TRAINING_STAGES
+
 TRAINING_DAG = "ridership_training"
-TRAINING_TASKS = ("train", "train_ensemble")
+TRAINING_TASKS = TRAINING_STAGES
 
 
 def link_for(kind: str, task_id: str, value: dict[str, Any] | None, mlflow_ui_url: str,

@@ -6,18 +6,23 @@ from mlflow.tracking import MlflowClient
 
 from pipeline import steps, tracking
 from pipeline.config import Settings
+from pipeline.serving import log_family_model
 
 
 def prepared(settings: Settings) -> dict:
-    """Validate, clean and materialize: the run's manifest, parent run and families to train."""
-    checked = steps.validate_source(settings)
-    cleaned = steps.clean_snapshot(settings, checked["raw_uri"], checked["data_hash"])
-    return steps.materialize_windows(settings, cleaned["clean_uri"], checked["data_hash"], {"trigger": "test"})
+    """Validate, clean and materialize (steps.prepare): the run's manifest, parent run and stages."""
+    return steps.prepare(settings, {"trigger": "test"})[1]
+
+
+def logged_model(settings: Settings, family, history) -> str:
+    """Log `family` as the pyfunc model of a new run, as a training step does; its model URI."""
+    run_id = tracking.client(settings).create_run(tracking.experiment_id(settings)).info.run_id
+    return log_family_model(settings, run_id, family, history)
 
 
 def family_runs(settings: Settings, parent: str) -> dict[str, tuple[str, str]]:
     """{family: (status, error tag)} of every family run under a parent run."""
     runs = MlflowClient(settings.mlflow_tracking_uri).search_runs(
         [tracking.experiment_id(settings)], filter_string=f"tags.`mlflow.parentRunId` = '{parent}'")
-    return {r.data.tags[tracking.FAMILY_TAG]: (r.info.status, r.data.tags.get("ridership.error", ""))
+    return {r.data.tags[tracking.FAMILY_TAG]: (r.info.status, r.data.tags.get(tracking.ERROR_TAG, ""))
             for r in runs}

@@ -30,14 +30,14 @@ class FakeApi:
 
     def tasks(self, run):
         return [{"task_id": "validate", "map_index": -1, "state": "success", "start_date": "1"},
-                {"task_id": "decide", "map_index": -1, "state": "skipped", "start_date": "2", "try_number": 1},
+                {"task_id": "materialize", "map_index": -1, "state": "skipped", "start_date": "2", "try_number": 1},
                 {"task_id": "train", "map_index": -1, "state": "skipped", "start_date": None}]
 
     def result(self, run, task_id):
         return {"cutoff": "2019-06-03", "run_date": "2019-06-03"} if task_id == "validate" else None
 
     def skip_reason(self, run, task):
-        assert task["task_id"] == "decide"  # only tasks that ran and skipped themselves are asked
+        assert task["task_id"] == "materialize"  # only tasks that ran and skipped themselves are asked
         return "training skipped at cutoff 2019-06-03: 2 new day(s) since the last training's cutoff 2019-06-01"
 
 
@@ -45,8 +45,8 @@ def test_a_backfilled_night_shows_task_states_chosen_values_and_why_tasks_skippe
     run = {"dag_id": "ridership_training", "dag_run_id": "backfill__2019-06-04", "state": "success",
            "logical_date": "2019-06-03T00:00:00Z"}
     assert airflow_api.night_report(FakeApi(), run, {"validate": ["cutoff"], "promote": ["decision"]}) == [
-        "2019-06-03  success  validate=success  decide=skipped  train=skipped",
+        "2019-06-03  success  validate=success  materialize=skipped  train=skipped",
         "    validate: cutoff=2019-06-03",
-        "    decide skipped: training skipped at cutoff 2019-06-03: 2 new day(s) since the last training's "
+        "    materialize skipped: training skipped at cutoff 2019-06-03: 2 new day(s) since the last training's "
         "cutoff 2019-06-01",
     ]

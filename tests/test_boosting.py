@@ -1,6 +1,5 @@
 """The gradient-boosting family: direct rows, no look-ahead, MLflow round trip."""
 
-import mlflow
 import numpy as np
 import pandas as pd
 import pytest
@@ -9,7 +8,8 @@ from pipeline import families
 from pipeline.config import Settings
 from pipeline.families.boosting import WARMUP_DAYS, design
 from pipeline.scoring import evaluate, scoring_origins
-from pipeline.serving import load_logged_family, log_family_model
+from pipeline.serving import load_logged_family
+from tests.pipeline_runs import logged_model
 
 
 @pytest.fixture(scope="module")
@@ -49,11 +49,8 @@ def test_forecasts_every_origin_and_round_trips_through_mlflow(trained, frame, t
     assert forecasts.shape == (len(scoring_origins(s)), 14) and np.isfinite(forecasts).all()
     assert scores.mae_mean < 40_000  # the seasonal naive scores 42,143 at h=1 here
     history = frame.loc[:"2019-05-31"]
-    mlflow.set_tracking_uri(f"sqlite:///{tmp_path / 'mlflow.db'}")
-    experiment = mlflow.create_experiment("t", artifact_location=str(tmp_path / "artifacts"))
-    with mlflow.start_run(experiment_id=experiment):
-        uri = log_family_model(trained, history)
-    loaded = load_logged_family(uri)
+    settings = Settings(home=tmp_path)
+    loaded = load_logged_family(settings, logged_model(settings, trained, history))
     origins = scoring_origins(s)
     np.testing.assert_allclose(loaded.forecast(history, origins), forecasts, rtol=1e-9)
 

@@ -43,3 +43,23 @@ def test_digest_ignores_storage_but_not_training_choices(tmp_path):
     assert base.digest() == Settings(home=tmp_path).digest()
     assert base.digest() != Settings(epochs=3).digest()
     assert base.digest() != Settings(as_of=date(2019, 6, 30)).digest()
+
+
+def test_digest_is_the_fields_marked_trains_so_a_new_unmarked_field_changes_no_run_key(tmp_path):
+    import dataclasses
+
+    @dataclasses.dataclass(frozen=True)
+    class WithNewStorageField(Settings):
+        cache_uri: str = "s3://bucket/cache"
+
+    assert WithNewStorageField().digest() == Settings().digest()
+    assert Settings(tf_threads=4, jit_compile=False, freshness_days=3).digest() == Settings().digest()
+    assert Settings(robust_huber_delta=1.0).digest() != Settings().digest()
+    assert set(Settings().training_dict()) >= {"as_of", "horizon", "seed", "recipe", "epochs", "interval_levels"}
+
+
+def test_settings_round_trip_through_their_training_dict():
+    settings = Settings(as_of=date(2018, 6, 30), horizon=7, seed=3, interval_levels=(90,), tf_threads=4)
+    again = Settings.from_dict(settings.training_dict())
+    assert again.training_dict() == settings.training_dict() and again.digest() == settings.digest()
+    assert again.tf_threads == Settings().tf_threads  # not saved: back to its default

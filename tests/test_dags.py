@@ -25,26 +25,28 @@ def test_no_import_errors(dagbag):
 
 def test_training_dag_wires_the_pipeline(dagbag):
     dag = dagbag.dags["ridership_training"]
-    assert set(dag.task_ids) == {"validate", "clean", "decide", "materialize", "families", "train", "ensembles",
-                                 "train_ensemble", "trainings_ended", "promote", "publish_champion"}
+    assert set(dag.task_ids) == {"validate", "clean", "decide", "materialize", "train_families", "train",
+                                 "train_after_members_families", "train_after_members", "leaderboard",
+                                 "promote", "publish_champion"}
     assert set(dagbag.dags["ridership_forecast"].task_ids) == {"forecast", "score_realized", "check_drift"}
     assert dag.get_task("clean").upstream_task_ids == {"validate"}
     # the retrain policy runs after the newest day is cleaned (a skipped night still forecasts from it)
     assert dag.get_task("decide").upstream_task_ids == {"validate", "clean"}
     assert dag.get_task("materialize").upstream_task_ids == {"validate", "clean", "decide"}
     assert dag.params["force"] is False
-    assert dag.get_task("train").upstream_task_ids == {"materialize", "families"}
-    # ensembles after their members, whether these trained, failed or were none
-    assert dag.get_task("train_ensemble").upstream_task_ids == {"materialize", "ensembles", "train"}
-    assert dag.get_task("train_ensemble").trigger_rule == "all_done"
-    assert dag.get_task("trainings_ended").upstream_task_ids == {"train", "train_ensemble"}
-    assert dag.get_task("trainings_ended").trigger_rule == "all_done"
-    assert dag.get_task("promote").upstream_task_ids == {"materialize", "trainings_ended"}
+    # a stage after the stage before has ended, whatever its trainings' outcome; promotion after all
+    assert dag.get_task("train").upstream_task_ids == {"materialize", "train_families"}
+    assert dag.get_task("train_after_members").upstream_task_ids == {
+        "materialize", "train_after_members_families", "train"}
+    assert dag.get_task("train_after_members").trigger_rule == "all_done_min_one_success"
+    assert dag.get_task("leaderboard").upstream_task_ids == {"decide", "materialize", "train_after_members"}
+    assert dag.get_task("leaderboard").trigger_rule == "all_done"
+    assert dag.get_task("promote").upstream_task_ids == {"materialize", "leaderboard"}
     assert dag.get_task("promote").trigger_rule == "all_success"
     assert dag.max_active_runs == 1
 
 
-@pytest.mark.parametrize("task_id", ["train", "train_ensemble"])
+@pytest.mark.parametrize("task_id", ["train", "train_after_members"])
 def test_training_is_dynamically_mapped_and_labelled(dagbag, task_id):
     train = dagbag.dags["ridership_training"].get_task(task_id)
     assert train.is_mapped

@@ -24,6 +24,7 @@ pytestmark = pytest.mark.slow
 AIRFLOW = str(Path(sys.executable).parent / "airflow")
 AS_OF = "2019-05-31"
 PAIR = "tests.fault_families:NaiveAndLinear"
+TOY = "tests.fault_families:NaivePlusBias"  # builds on naive through the family protocol, not an Ensemble
 
 
 @pytest.fixture(scope="module")
@@ -37,7 +38,7 @@ def env(tmp_path_factory) -> dict[str, str]:
         "RIDERSHIP_HOME": str(home / "state"),
         "RIDERSHIP_EPOCHS": "2",
         # and an ensemble of two of them, which must train after them and adopt them
-        "RIDERSHIP_FAMILIES": f"naive,sarima,linear,multivariate_rnn,lightgbm,{PAIR}",
+        "RIDERSHIP_FAMILIES": f"naive,sarima,linear,multivariate_rnn,lightgbm,{PAIR},{TOY}",
         "PYTHONPATH": str(PROJECT_ROOT),  # where the tasks find the test ensemble
         "RIDERSHIP_TRAIN_MONTHS": "6",  # tiny training sets: this checks wiring, not accuracy
         "RIDERSHIP_TRAINING_SCHEDULE": "none",
@@ -109,7 +110,8 @@ def test_every_family_ran_as_a_mapped_task_and_was_logged(trained, env):
     assert sorted(r["family"] for r in summary["leaderboard"]) == sorted(trained.families)
     log = Path(env["RIDERSHIP_HOME"], "ridership_training.log").read_text()
     started = set(re.findall(r"starting task_id=(train\w*) map_index=(\d+)", log))
-    assert started == {("train", str(index)) for index in range(len(trained.families) - 1)} | {("train_ensemble", "0")}
+    assert started == ({("train", str(index)) for index in range(len(trained.families) - 2)}
+                       | {("train_after_members", "0"), ("train_after_members", "1")})
 
 
 def test_the_ensemble_trained_last_and_adopted_the_member_the_run_trained(trained):
@@ -117,9 +119,12 @@ def test_the_ensemble_trained_last_and_adopted_the_member_the_run_trained(traine
 
     parent = report.latest_parent_run(trained)
     runs = {r.data.tags[tracking.FAMILY_TAG]: r for r in tracking.finished_family_runs(trained, parent.info.run_id)}
-    ensemble = runs.pop(PAIR)
+    ensemble, toy = runs.pop(PAIR), runs.pop(TOY)
     assert ensemble.info.start_time >= max(r.info.end_time for r in runs.values())
-    assert json.loads(ensemble.data.tags[steps.ADOPTED_MEMBERS_TAG]) == {
+    # a family that only declares a member trains after it and adopts it, like an ensemble
+    assert toy.info.start_time >= runs["naive"].info.end_time
+    assert json.loads(toy.data.tags[tracking.ADOPTED_MEMBERS_TAG]) == {"naive": runs["naive"].info.run_id}
+    assert json.loads(ensemble.data.tags[tracking.ADOPTED_MEMBERS_TAG]) == {
         name: runs[name].info.run_id for name in ("naive", "linear")}
     assert ensemble.data.metrics["epochs"] == 0  # nothing trained twice
 
@@ -211,7 +216,7 @@ def test_bad_data_fails_validation_and_keeps_champion_and_forecasts(trained, env
     log = _tail(bad_env, "ridership_training")
     assert "missing column(s): rail_boardings" in log
     after = log.split("missing column")[-1]
-    assert not re.search(r"task_id=(train|train_ensemble|promote)\b", after)  # nothing trained or promoted
+    assert not re.search(r"task_id=(train|train_after_members|promote)\b", after)  # nothing trained or promoted
     assert db_digests(trained) == before_bytes  # MLflow store and forecasts: byte for byte
     assert registry_state(trained) == before_registry
     assert forecast_rows(trained) == before_rows

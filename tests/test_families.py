@@ -143,12 +143,12 @@ def test_seed_ensemble_forecasts_the_average_of_its_members(frame, tmp_path, mon
 
 def test_robust_ensemble_averages_the_robust_families_at_the_configured_seed():
     ensemble = families.create("robust_ensemble", Settings(seed=7))
-    assert ensemble.member_specs() == [("gru_calendar", 7), ("ahead_rnn_calendar", 7), ("multivariate_robust", 7)]
+    assert ensemble.builds_on() == [("gru_calendar", 7), ("ahead_rnn_calendar", 7), ("multivariate_robust", 7)]
     # its members read different windows: none is materialized for it, each member builds its own
     assert ensemble.window_spec() is None
     params = ensemble.params()
     assert params["members"] == "gru_calendar:7,ahead_rnn_calendar:7,multivariate_robust:7"
-    assert {params[f"{name}.recipe"] for name, _ in ensemble.member_specs()} == {"robust"}
+    assert {params[f"{name}.recipe"] for name, _ in ensemble.builds_on()} == {"robust"}
     assert params["gru_calendar.calendar_inputs"] is True and params["multivariate_robust.mode"] == "rollout"
 
 

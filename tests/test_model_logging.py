@@ -1,14 +1,14 @@
 """save → MLflow → load → forecast is exact, custom layers included."""
 
-import mlflow
 import numpy as np
 import pandas as pd
 import pytest
 
 from pipeline import families
 from pipeline.config import Settings
-from pipeline.serving import log_family_model, model_input
+from pipeline.serving import load_pyfunc, model_input
 from pipeline.windows import build_split_windows
+from tests.pipeline_runs import logged_model
 
 
 @pytest.mark.parametrize("name", ["ln_rnn", "wavenet_gated", "sarima", "robust_ensemble"])
@@ -18,11 +18,7 @@ def test_pyfunc_round_trip_gives_identical_forecasts(name, frame, tmp_path):
     spec = family.window_spec()
     family.fit(build_split_windows(frame, spec, s) if spec else None, frame)
     history = frame.loc[:"2019-05-31"]
-    mlflow.set_tracking_uri(s.mlflow_tracking_uri)
-    experiment = mlflow.create_experiment("t", artifact_location=str(tmp_path / "artifacts"))
-    with mlflow.start_run(experiment_id=experiment):
-        uri = log_family_model(family, history)
-    loaded = mlflow.pyfunc.load_model(uri)
+    loaded = load_pyfunc(s, logged_model(s, family, history))
     served = loaded.predict(model_input(history))
     direct = family.forecast(history, pd.DatetimeIndex([history.index[-1]]))[0]
     np.testing.assert_array_equal(served["forecast"].to_numpy(), direct.astype("float64"))

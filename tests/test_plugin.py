@@ -12,7 +12,7 @@ spec.loader.exec_module(links)
 UI = "http://mlflow.example:5000/"
 
 
-@pytest.mark.parametrize("task_id", ["train", "train_ensemble"])
+@pytest.mark.parametrize("task_id", ["train", "train_after_members"])
 def test_training_task_links_to_its_mlflow_run(task_id):
     value = {"family": "gru", "run_id": "abc123", "experiment_id": "7"}
     assert links.link_for("run", task_id, value, UI, "ridership") == "http://mlflow.example:5000/#/experiments/7/runs/abc123"

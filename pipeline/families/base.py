@@ -1,8 +1,9 @@
 """The one protocol every model family obeys (statistical and Keras alike).
 
 A family is built from the Settings, fitted on the materialized windows (or on the series),
-and forecasts the ``horizon`` days after each origin from history up to that origin.
-``save``/``load`` round-trip it through a directory, which is what MLflow stores.
+and forecasts the ``horizon`` days after each origin from history up to that origin. It may
+build on other families (``builds_on``), which a pipeline run then trains first and hands over
+(``adopt``). ``save``/``load`` round-trip it through a directory, which is what MLflow stores.
 """
 
 from __future__ import annotations
@@ -20,8 +21,6 @@ from pipeline.config import Settings
 from pipeline.windows import WindowSpec
 
 DESCRIPTION_FILE = "family.json"
-# The Settings fields a saved family needs to forecast again.
-SAVED_SETTINGS = ("seq_length", "horizon", "scale", "target", "seed", "as_of")
 
 
 @dataclass
@@ -35,7 +34,7 @@ class Family(ABC):
 
     def __init__(self, settings: Settings):
         self.settings = settings
-        # Conformal half-widths per coverage level and horizon, set by scoring.calibrate.
+        # Conformal half-widths (riders) per coverage level and horizon, set by engine.train.
         self.intervals: dict[str, list[float]] = {}
 
     def window_spec(self) -> WindowSpec | None:
@@ -47,7 +46,22 @@ class Family(ABC):
         (the logged model's input example spans at least that many)."""
         return 0
 
+    def builds_on(self) -> list[tuple[str, int]]:
+        """(family name, seed) of the families this one builds on; they train before it in a
+        pipeline run (families.training_stages). Default: none."""
+        return []
+
+    def adopt(self, trained: dict[tuple[str, int], "Family"]) -> None:
+        """Take over members a run has already trained, by (family name, seed), so that `fit`
+        does not train them again. Raises ValueError for one that is not a member."""
+        if trained:
+            raise ValueError(f"{self.name} builds on no other family; given {sorted(trained)}")
+
     def fit(self, windows: dict[str, np.ndarray] | None, frame: pd.DataFrame) -> FitResult:
+        """Learn from `windows` (this family's WindowSpec arrays: inputs (n, seq, features) and
+        targets (n, horizon) per split, in the family's scaled units) or, when it has no window
+        spec (None), from `frame` (daily rows up to the as-of date). Returns epochs run and the
+        per-epoch history. Default: nothing to learn."""
         return FitResult()
 
     @abstractmethod
@@ -55,6 +69,7 @@ class Family(ABC):
         """(len(origins), horizon) forecasts of the target in riders, using rows <= each origin."""
 
     def params(self) -> dict[str, Any]:
+        """What the family was built with beyond its settings (logged to MLflow, saved with it)."""
         return {}
 
     @classmethod
@@ -64,10 +79,11 @@ class Family(ABC):
 
     # -- persistence -----------------------------------------------------------------------
     def save(self, directory: Path) -> None:
+        """Write family.json (class, every setting marked `trains`, params, interval half-widths)
+        and the learned state into `directory`; families.load reads it back."""
         directory.mkdir(parents=True, exist_ok=True)
-        settings = {k: self.settings.as_dict()[k] for k in SAVED_SETTINGS}
         payload = {"family": self.name, "class": f"{type(self).__module__}:{type(self).__qualname__}",
-                   "settings": settings, "params": self.params(), "intervals": self.intervals}
+                   "settings": self.settings.training_dict(), "params": self.params(), "intervals": self.intervals}
         (directory / DESCRIPTION_FILE).write_text(json.dumps(payload, indent=2))
         self._save_state(directory)
 

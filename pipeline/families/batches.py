@@ -1,9 +1,7 @@
 """The order in which training windows reach the optimizer, as the chapter's tf.data pipelines
 serve them, computed in NumPy so that every Keras backend trains on the same batches.
 
-The chapter builds its datasets in two ways, and the order matters more than it looks: with a
-fresh full permutation every epoch, simple_rnn's MAE over five seeds averages 35,500 riders;
-with the chapter's order, 30,900 (bench/results/recipe-variants.md).
+The chapter builds its datasets in two ways, and the order changes what the nets learn:
 - ``timeseries_dataset_from_array(shuffle=True, seed=42)`` permutes the windows once with
   NumPy's RandomState(seed), then passes them through ``Dataset.shuffle(batch_size * 8)``,
   which redraws only that local order every epoch;

@@ -1,19 +1,11 @@
 """Beyond the chapter: families whose forecast is the average of member families' forecasts.
 
-`robust_ensemble` averages the three families that read the future day types or train on the
-robust recipe, each at the configured seed: the same three models the training DAG trains on
-their own, so its forecast is their average. Under the chapter's protocol it scores h=1 19,358,
-mean 24,154 against 19,343 / 25,418 for the best of them (gru_calendar), and over seeds 42..46
-it averages 19,648 / 24,572 against gru_calendar's 20,000 / 24,927 (bench/results/recipe-variants.md).
-`multivariate_ensemble` averages multivariate_robust over five seeds; no longer trained by
-default (robust_ensemble is better at the same cost), it stays registered so that a champion
-promoted as one still loads.
+`robust_ensemble` averages three families at the configured seed, the same models the run trains
+on their own; `multivariate_ensemble` averages one family over five seeds.
 
-Members that the same pipeline run has already trained (same data, same settings, same seed) are
-adopted as they are rather than trained again: the training DAG trains ensembles after every
-other family (pipeline.steps.train_family). Members it has not trained are trained at fit time;
-members that read different windows build them from the same series then (the ensemble has no
-window spec of its own, so none is materialized for it).
+Members are declared through the protocol (`builds_on`): a pipeline run trains them first and the
+ensemble adopts them; members the run did not train are trained at fit time, from windows built
+from the same series when they read other windows than the run materialized.
 """
 
 from __future__ import annotations
@@ -32,23 +24,15 @@ MEMBERS_FILE = "members.json"
 
 
 class Ensemble(Family):
-    def member_specs(self) -> list[tuple[str, int]]:
-        """(family, seed) of every member, in averaging order."""
-        raise NotImplementedError
-
     def __init__(self, settings):
         super().__init__(settings)
         self.members: list[Family] = []
         self.adopted: dict[tuple[str, int], Family] = {}
 
     def adopt(self, trained: dict[tuple[str, int], Family]) -> None:
-        """Members already trained elsewhere, by (family, seed): `fit` uses them instead of training."""
-        unknown = set(trained) - set(self.member_specs())
+        unknown = set(trained) - set(self.builds_on())
         if unknown:
-            raise ValueError(f"{self.name} has no member {sorted(unknown)}; its members: {self.member_specs()}")
-        for (name, seed), member in trained.items():
-            # a loaded family keeps only the settings it needs to forecast; its params are the run's
-            member.settings = self._member(name, seed).settings
+            raise ValueError(f"{self.name} has no member {sorted(unknown)}; its members: {self.builds_on()}")
         self.adopted = dict(trained)
 
     def _member(self, name: str, seed: int) -> Family:
@@ -61,19 +45,20 @@ class Ensemble(Family):
         return f"{member.name}_seed{member.settings.seed}"
 
     def window_spec(self):
-        specs = {self._member(name, seed).window_spec() for name, seed in self.member_specs()}
+        specs = {self._member(name, seed).window_spec() for name, seed in self.builds_on()}
         return specs.pop() if len(specs) == 1 else None
 
     def fit(self, windows, frame: pd.DataFrame) -> FitResult:
         from pipeline.windows import build_split_windows
 
         self.members, history, epochs = [], {}, 0
-        for name, seed in self.member_specs():
+        for name, seed in self.builds_on():
             member = self.adopted.get((name, seed))
             if member is None:
                 member = self._member(name, seed)
-                arrays = windows if windows is not None else build_split_windows(frame, member.window_spec(),
-                                                                                 member.settings)
+                spec = member.window_spec()
+                arrays = windows if windows is not None or spec is None else build_split_windows(
+                    frame, spec, member.settings)
                 result = member.fit(arrays, frame)
                 epochs += result.epochs
                 history.update({f"{self._label(member)}_{key}": values for key, values in result.history.items()})
@@ -86,7 +71,7 @@ class Ensemble(Family):
         return np.mean([member.forecast(frame, origins) for member in self.members], axis=0)
 
     def params(self) -> dict:
-        specs = self.member_specs()
+        specs = self.builds_on()
         params = {"members": ",".join(f"{name}:{seed}" for name, seed in specs)}
         for name in dict.fromkeys(name for name, _ in specs):
             member_params = self._member(name, self.settings.seed).params()
@@ -116,7 +101,7 @@ class SeedEnsemble(Ensemble):
     member: ClassVar[str]
     size: ClassVar[int] = 5
 
-    def member_specs(self) -> list[tuple[str, int]]:
+    def builds_on(self) -> list[tuple[str, int]]:
         return [(self.member, self.settings.seed + k) for k in range(self.size)]
 
 
@@ -125,7 +110,7 @@ class FamilyEnsemble(Ensemble):
 
     member_families: ClassVar[tuple[str, ...]]
 
-    def member_specs(self) -> list[tuple[str, int]]:
+    def builds_on(self) -> list[tuple[str, int]]:
         return [(name, self.settings.seed) for name in self.member_families]
 
 

@@ -5,8 +5,7 @@
 `wavenet_gated` is the chapter's implementation of the paper's WaveNet: gated activation units
 (tanh × sigmoid) in residual blocks whose skip connections are summed before the output. The
 chapter's code has one block of three layers (rates 1, 2, 4: 8 days back) for a synthetic series;
-on ridership it has one of four (rates 1, 2, 4, 8: 16 days back, the same weekday twice), level
-with it on the chapter's recipe and better on the robust one (bench/results/recipe-variants.md).
+on ridership it has one of four (rates 1, 2, 4, 8: 16 days back, the same weekday twice).
 """
 
 import keras
