@@ -63,12 +63,17 @@ class Api:
         deadline = started + timeout
         path = f"/api/v2/dags/{dag_id}/dagRuns/{quote(run_id)}"
         shown, shown_at = "", started
+        inputs: dict[str, list] = {}  # mapped task -> what it maps over, to name running instances
         while (run := self._call("GET", path))["state"] not in ("success", "failed"):
             now = time.monotonic()
             if now > deadline:
                 raise SystemExit(f"{dag_id} run {run_id} still {run['state']} after {timeout:.0f} s")
             tasks = self._call("GET", f"{path}/taskInstances?limit=1000")["task_instances"]
-            line = progress_line(tasks)
+            for t in tasks:  # Airflow renders a mapped instance's label when it ends, not before
+                if t.get("state") == "running" and t["map_index"] >= 0 and t["task_id"] not in inputs:
+                    values = self.result({"dag_id": dag_id, "dag_run_id": run_id}, f"{t['task_id']}_families")
+                    inputs[t["task_id"]] = values if isinstance(values, list) else []
+            line = progress_line(tasks, inputs)
             if line != shown or now - shown_at >= PROGRESS_EVERY:  # what changed, else a heartbeat
                 print(f"[{now - started:6.0f} s] {line}", flush=True)
                 shown, shown_at = line, now
@@ -127,16 +132,21 @@ class Api:
         return next((r for r in reversed(reasons) if r), "")
 
 
-def label(task: dict) -> str:
-    """task_id, with the mapped task's label (its family) or index."""
-    mapped = task.get("rendered_map_index") or ("" if task["map_index"] < 0 else str(task["map_index"]))
+def label(task: dict, inputs: dict[str, list] | None = None) -> str:
+    """task_id, with the mapped task's label (its family), else its input from `inputs` (what
+    each mapped task maps over, by task_id), else its index."""
+    index = task["map_index"]
+    known = (inputs or {}).get(task["task_id"]) or []
+    mapped = task.get("rendered_map_index") or (str(known[index]) if 0 <= index < len(known) else
+                                                 "" if index < 0 else str(index))
     return f"{task['task_id']}[{mapped}]" if mapped else task["task_id"]
 
 
-def progress_line(tasks: list[dict]) -> str:
-    """A run's progress: finished task instances of all known so far, by state, and the running ones."""
+def progress_line(tasks: list[dict], inputs: dict[str, list] | None = None) -> str:
+    """A run's progress: finished task instances of all known so far, by state, and the running
+    ones, named by their family (`label`)."""
     finished = Counter(t["state"] for t in tasks if t.get("state") in FINISHED)
-    running = [label(t) for t in tasks if t.get("state") == "running"]
+    running = [label(t, inputs) for t in tasks if t.get("state") == "running"]
     states = ", ".join(f"{n} {state}" for state, n in sorted(finished.items()))
     return (f"{sum(finished.values())}/{len(tasks)} tasks done" + (f" ({states})" if states else "")
             + f"; running: {', '.join(running) or '-'}")
