@@ -8,7 +8,6 @@ from __future__ import annotations
 
 import json
 import logging
-import math
 import time
 from datetime import datetime, timezone
 from typing import Any
@@ -17,7 +16,7 @@ import pandas as pd
 
 from pipeline import data, storage
 from pipeline.config import TRAINING_STAGES, Settings
-from pipeline.errors import RidershipError, TrainingError
+from pipeline.errors import RidershipError
 
 log = logging.getLogger(__name__)
 
