@@ -29,8 +29,6 @@ log = logging.getLogger(__name__)
 
 # An arbitrary 64-bit key naming the promotion lock among PostgreSQL advisory locks.
 PROMOTION_LOCK_KEY = 0x72696465727368  # "ridersh"
-DECISION_TAG = tracking.DECISION_TAG
-REASON_TAG = tracking.REASON_TAG
 
 
 def current_champion(settings: Settings):
@@ -55,7 +53,7 @@ def champion_for(settings: Settings, as_of) -> object | None:
     if champion is None or champion.tags.get(tracking.AS_OF_TAG, "") <= day:
         return champion
     promoted = [v for v in tracking.client(settings).search_model_versions(
-        f"name = '{settings.registered_model}' and tags.`{DECISION_TAG}` = 'promoted'")
+        f"name = '{settings.registered_model}' and tags.`{tracking.DECISION_TAG}` = 'promoted'")
         if v.tags.get(tracking.AS_OF_TAG, "") <= day]
     return max(promoted, key=lambda v: (v.tags[tracking.AS_OF_TAG], int(v.version)), default=None)
 
@@ -77,8 +75,8 @@ def _existing_decision(settings: Settings, run_key: str) -> dict | None:
         f"name = '{settings.registered_model}' and tags.`{tracking.RUN_KEY_TAG}` = '{run_key}'"
     )
     for mv in versions:
-        if DECISION_TAG in mv.tags:
-            return {"decision": mv.tags[DECISION_TAG], "reason": mv.tags.get(REASON_TAG, ""),
+        if tracking.DECISION_TAG in mv.tags:
+            return {"decision": mv.tags[tracking.DECISION_TAG], "reason": mv.tags.get(tracking.REASON_TAG, ""),
                     "version": str(mv.version), "family": mv.tags.get(tracking.FAMILY_TAG),
                     "rerun": True}
     return None
@@ -157,8 +155,8 @@ def _promote(settings: Settings, parent_run_id: str, run_key: str, frame: pd.Dat
         **tags,
         tracking.RUN_KEY_TAG: run_key,
         tracking.FAMILY_TAG: family,
-        DECISION_TAG: decision,
-        REASON_TAG: reason,
+        tracking.DECISION_TAG: decision,
+        tracking.REASON_TAG: reason,
         tracking.CANDIDATE_MAE_TAG: f"{candidate_mae:.2f}",
         tracking.CANDIDATE_MAE_H1_TAG: f"{best.data.metrics.get('mae_h1', math.nan):.2f}",
         tracking.CHAMPION_VERSION_TAG: champion.version if champion else "",
@@ -176,7 +174,7 @@ def _promote(settings: Settings, parent_run_id: str, run_key: str, frame: pd.Dat
               "candidate_run_id": best.info.run_id, "candidate_mae_mean": candidate_mae,
               "champion_version": champion.version if champion else None,
               "champion_mae_mean": champion_mae, "rerun": False}
-    mlflow_client.set_tag(parent_run_id, DECISION_TAG, f"{decision}: version {version} ({family})")
+    mlflow_client.set_tag(parent_run_id, tracking.DECISION_TAG, f"{decision}: version {version} ({family})")
     log.info("promotion: %s", result)
     return result
 
@@ -235,9 +233,9 @@ def rollback(settings: Settings, reason: str, who: str, to_version: str | None =
             target = mlflow_client.get_model_version(settings.registered_model, str(to_version))
         except MlflowException as exc:
             raise PromotionError(f"model {settings.registered_model!r} has no version {to_version}") from exc
-        if DECISION_TAG not in target.tags:
+        if tracking.DECISION_TAG not in target.tags:
             raise PromotionError(f"version {to_version} was never validated by the gate (it has no "
-                                 f"{DECISION_TAG} tag): refusing to make it the champion")
+                                 f"{tracking.DECISION_TAG} tag): refusing to make it the champion")
         if current is not None and str(current.version) == str(to_version):
             raise PromotionError(f"version {to_version} is already the champion")
         when = pd.Timestamp.now(tz="UTC").isoformat()
