@@ -3,6 +3,10 @@
     make bench-replay REPLAY_ARGS="--first 2018-06-01 --last 2018-12-31"
     .venv/bin/python bench/replay.py --first 2018-06-01 --last 2018-12-31 [--cadence monthly|DAYS]
         [--families a,b] [--workers 2] [--home DIR] [--baselines seasonal_naive,autoarima,mstl,lightgbm_mlforecast|none]
+        [--name NAME]
+
+Families warm-start as the nightly DAG's do (pipeline/warmstart.py); RIDERSHIP_FROM_SCRATCH=1
+replays with every family trained from scratch at every retrain date.
 
 At every retrain date (the day before --first, then month ends, or every DAYS days) it runs the
 pipeline's own steps, the ones the training DAG's tasks call: validate → clean → materialize →
@@ -12,7 +16,7 @@ family trained at a retrain date also forecasts the same origins (for the oracle
 in hindsight, was best over each period). Library baselines (bench/baselines.py, in their own
 environment .venv-bench) are refitted on the same retrain dates and forecast the same origins.
 Every forecast whose target lies in [--first, --last] is scored against the actuals with
-pipeline.monitoring.accuracy. Writes bench/results/replay-<period>.md and .json.
+pipeline.monitoring.accuracy. Writes bench/results/replay-<period>[-NAME].md and .json.
 """
 
 from __future__ import annotations
@@ -55,25 +59,27 @@ def periods(first, last, cadence: str) -> list[tuple]:
     return [(d, pd.date_range(d, end - pd.Timedelta(days=1))) for d, end in zip(dates, ends)]
 
 
-def train_and_promote(settings, steps, workers: int) -> tuple[dict, dict]:
-    """One night's training run with the DAG's steps; returns the gate's decision and {family: run}."""
+def train_and_promote(settings, steps, workers: int) -> tuple[dict, dict, dict]:
+    """One night's training run with the DAG's steps; returns the gate's decision, {family: run} and
+    {family: training mode} (warm or scratch, as warmstart chose)."""
     from pipeline import tracking
 
     settings, run = steps.prepare(settings, {"trigger": "replay"})
     # like the DAG's mapped tasks: one process per training, `workers` at a time, stage after stage
     context = multiprocessing.get_context("spawn")  # TensorFlow must not be forked
+    modes = {}
     for stage in steps.training_stages(run):
         with ProcessPoolExecutor(max_workers=workers, mp_context=context) as pool:
             futures = {pool.submit(steps.train_family, settings, family, run["manifest_uri"], run["parent_run_id"]):
                        family for family in stage}
             for future in as_completed(futures):
                 try:
-                    future.result()
+                    modes[futures[future]] = future.result()["mode"]
                 except Exception as exc:  # a family that fails is left out of the gate, as in the DAG
                     print(f"  {futures[future]} failed: {type(exc).__name__}: {exc}", flush=True)
     decision = steps.promote_best(settings, run["manifest_uri"], run["parent_run_id"], run["run_key"])
     runs = {r.data.tags[tracking.FAMILY_TAG]: r for r in tracking.finished_family_runs(settings, run["parent_run_id"])}
-    return decision, runs
+    return decision, runs, modes
 
 
 def forecast_rows(family, frame, origins) -> "pd.DataFrame":
@@ -146,6 +152,7 @@ def main() -> None:
     parser.add_argument("--home", help="state directory; a replay interrupted there resumes after its last "
                                          "complete night (default: RIDERSHIP_HOME, else a new temporary one)")
     parser.add_argument("--baselines", default=",".join(BASELINES), help="comma-separated, or 'none'")
+    parser.add_argument("--name", default="", help="suffix of the result files: replay-<period>-<name>.md")
     args = parser.parse_args()
     home = Path(args.home or os.environ.get("RIDERSHIP_HOME") or tempfile.mkdtemp(prefix="ridership-replay-"))
     os.environ["RIDERSHIP_HOME"] = str(home)
@@ -163,14 +170,15 @@ def main() -> None:
     frame = data.clean(data.parse_raw(data.read_source(base.data_uri), base.data_uri))
     plan = periods(args.first, args.last, args.cadence)
     done = resumable(home, {"first": args.first, "last": args.last, "cadence": args.cadence,
-                            "families": list(base.families), "config_digest": base.digest()})
+                            "families": list(base.families), "config_digest": base.digest(),
+                            "from_scratch": base.from_scratch or not base.warm_start})
     train_wall, nights, family_parts = 0.0, [], []
     for retrain, origins in plan:
         marker = done / f"{retrain.date()}.json"
         if not marker.exists():  # a night a previous, interrupted replay in this home did not finish
             settings = base.with_overrides(as_of=retrain.date())
             started = time.perf_counter()
-            decision, runs = train_and_promote(settings, steps, args.workers)
+            decision, runs, modes = train_and_promote(settings, steps, args.workers)
             print(f"{retrain.date()}: {decision['decision']} v{decision['version']} ({decision['family']}) — "
                   f"{decision['reason']} [{time.perf_counter() - started:.0f} s]", flush=True)
             for day in origins:
@@ -181,7 +189,8 @@ def main() -> None:
             night = {"retrain": retrain.date().isoformat(), "decision": decision["decision"],
                      "version": decision["version"], "candidate": decision["family"],
                      "champion": champion["model_family"].iloc[0] if len(champion) else "",
-                     "reason": decision["reason"], "seconds": time.perf_counter() - started}
+                     "reason": decision["reason"], "seconds": time.perf_counter() - started,
+                     "warm_started": sorted(f for f, mode in modes.items() if mode == "warm")}
             marker.write_text(json.dumps(night))  # written last: the night is complete
         night = json.loads(marker.read_text())
         nights.append(night)
@@ -220,13 +229,20 @@ def main() -> None:
             results.append({"model": name, "kind": "baseline", **accuracy(scored(group), levels)})
 
     period = f"{args.first[:7]}-{args.last[:7]}"
-    out = ROOT / "bench" / "results" / f"replay-{period}"
+    out = ROOT / "bench" / "results" / f"replay-{period}{'-' + args.name if args.name else ''}"
     keys = ("model", "kind", "mae_h1", "mae_mean", "mae_pooled", "coverage_80", "coverage_95", "pairs")
     out.with_suffix(".json").write_text(json.dumps(
         [{k: r.get(k) for k in keys} | {"detail": {k: v for k, v in r.items() if k not in keys}} for r in results],
         indent=1) + "\n")
     out.with_suffix(".md").write_text(render(results, nights, args, base, train_wall, baseline_wall, levels))
     print(out.with_suffix(".md").read_text())
+
+
+def warm_policy(settings) -> str:
+    if settings.from_scratch or not settings.warm_start:
+        return "every family from scratch every retrain"
+    return (f"warm starts (pipeline/warmstart.py): up to {settings.warm_epochs} epochs, patience "
+            f"{settings.warm_patience}, from scratch after {settings.max_warm_starts} in a row")
 
 
 def render(results, nights, args, settings, train_wall, baseline_wall, levels) -> str:
@@ -237,7 +253,7 @@ def render(results, nights, args, settings, train_wall, baseline_wall, levels) -
         f"Run {datetime.now(timezone.utc):%Y-%m-%d %H:%M} UTC on {platform.node()} ({platform.machine()}, "
         f"{os.cpu_count()} cores): product {train_wall / 60:.1f} min, baselines {baseline_wall / 60:.1f} min. "
         f"Retrain cadence `{args.cadence}`; families: {', '.join(settings.families)}; protocol "
-        f"`{settings.protocol}`, up to {settings.epochs} epochs. Targets {args.first}..{args.last}; MAE in riders; "
+        f"`{settings.protocol}`, up to {settings.epochs} epochs; {warm_policy(settings)}. Targets {args.first}..{args.last}; MAE in riders; "
         "holiday-adjacent: a CTA holiday, the days next to it, the day a week after, Dec 23-31.",
         "",
         "| model | kind | MAE h=1 | mean of 14 | pooled | holiday-adj. | ordinary | "
@@ -261,10 +277,12 @@ def render(results, nights, args, settings, train_wall, baseline_wall, levels) -
     for h, mae in product["mae_by_horizon"].items():
         lines.append(f"| {h} | {mae:,.0f} | " + " | ".join(
             f"{product.get(f'coverage_{lv}_by_horizon', {}).get(h, float('nan')):.1%}" for lv in levels) + " |")
-    lines += ["", "## Nights", "", "| retrain | gate | version | best candidate | champion forecasting | "
-              "oracle family | reason |", "|---|---|---:|---|---|---|---|"]
+    lines += ["", "## Nights", "", "| retrain | training s | warm-started | gate | version | best candidate | "
+              "champion forecasting | oracle family | reason |", "|---|---:|---:|---|---:|---|---|---|---|"]
     for n in nights:
-        lines.append(f"| {n['retrain']} | {n['decision']} | {n['version']} | {n['candidate']} | {n['champion']} | "
+        warm = n.get("warm_started")  # nights replayed before warm starts existed do not say
+        lines.append(f"| {n['retrain']} | {n['seconds']:.0f} | {'?' if warm is None else len(warm)} | "
+                     f"{n['decision']} | {n['version']} | {n['candidate']} | {n['champion']} | "
                      f"{n['oracle']} | {n['reason']} |")
     return "\n".join(lines) + "\n"
 

@@ -7,7 +7,8 @@ rest of the run) → train[family] (mapped, in parallel) → train_after_members
 families that build on members trained the stage before, e.g. ensembles) → leaderboard (once
 every training has ended, whatever its outcome) → promote (gate vs. the current champion) →
 publish the champion asset, which triggers `ridership_forecast`. The run's logical date is the
-data cutoff (as-of date); the trigger form can override it and the families/epochs for one run.
+data cutoff (as-of date); the trigger form can override it and the families/epochs for one run,
+or train every family from scratch instead of warm-starting it (pipeline/warmstart.py).
 
 All ML logic lives in `pipeline.steps`; each task calls one step. Heavy libraries are imported
 inside the tasks only, so parsing this file stays cheap.
@@ -49,6 +50,8 @@ def _context(cutoff: str | None = None):
         "epochs": Param(None, type=["null", "integer"], minimum=1, description="maximum epochs per family"),
         "families": Param(None, type=["null", "string"], description="comma-separated subset of families"),
         "force": Param(False, type="boolean", description="retrain even when the retrain policy would skip"),
+        "from_scratch": Param(False, type="boolean",
+                              description="train every family from scratch instead of warm-starting it"),
     },
     default_args={"retries": 0},
 )

@@ -90,6 +90,15 @@ class Settings:
     robust_huber_delta: float = trains(20_000)
     # Months of history the gradient-boosting family learns from before its cutoff; 0: all of it.
     boosting_history_months: int = trains(0)
+    # Warm starts: a family that can (Family.warm_starts) continues from its last trained weights
+    # when only the data grew (same family, settings and model code; pipeline/warmstart.py), for
+    # at most warm_epochs with early stopping after warm_patience, and trains from scratch again
+    # after max_warm_starts warm starts in a row, or always when from_scratch is set.
+    warm_start: bool = trains(True)
+    warm_epochs: int = trains(100)
+    warm_patience: int = trains(10)
+    max_warm_starts: int = trains(8)
+    from_scratch: bool = False
     # Threads each training process may use; 0 lets TensorFlow decide.
     tf_threads: int = 1
     # XLA-compile the train step: Keras leaves XLA off on CPU-only TensorFlow, but these small
@@ -153,6 +162,8 @@ class Settings:
             raise ValueError(f"robust_learning_rate must be positive, got {self.robust_learning_rate!r}")
         if self.robust_huber_delta <= 0:
             raise ValueError(f"robust_huber_delta must be positive (riders), got {self.robust_huber_delta!r}")
+        if self.warm_epochs < 1 or self.warm_patience < 1 or self.max_warm_starts < 0:
+            raise ValueError("warm_epochs and warm_patience must be positive, max_warm_starts not negative")
         if self.horizon < 1 or self.seq_length < 1:
             raise ValueError("horizon and seq_length must be positive")
 

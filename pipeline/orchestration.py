@@ -10,13 +10,13 @@ from typing import Any, Mapping
 from pipeline import runtime
 from pipeline.config import Settings, parse_date
 
-RUN_PARAMS = ("as_of", "epochs", "families", "data_uri")
+RUN_PARAMS = ("as_of", "epochs", "families", "data_uri", "from_scratch")
 
 
 def run_overrides(params: Mapping[str, Any] | None) -> dict[str, Any]:
     """Trigger-form parameters (None or empty means: keep the configured value)."""
     params = params or {}
-    overrides = {k: params.get(k) for k in RUN_PARAMS if params.get(k) not in (None, "", [])}
+    overrides = {k: params.get(k) for k in RUN_PARAMS if params.get(k) not in (None, "", [], False)}
     if "as_of" in overrides:
         overrides["as_of"] = parse_date(overrides["as_of"])
     if isinstance(overrides.get("families"), str):

@@ -14,7 +14,7 @@ from typing import Any
 
 import pandas as pd
 
-from pipeline import data, storage
+from pipeline import data, storage, warmstart
 from pipeline.config import TRAINING_STAGES, Settings
 from pipeline.errors import RidershipError
 
@@ -195,10 +195,12 @@ def train_family(settings: Settings, family_name: str, manifest_uri: str, parent
     """Train one family with the engine (engine.train) on the run's materialized windows, after
     adopting the members the run has trained (Family.builds_on), and record what it returns in one
     MLflow run under the pipeline's parent run: params, per-epoch history, scores, the
-    validation forecasts and the pyfunc model.
+    validation forecasts and the pyfunc model. The family continues from its last fit where
+    warmstart.choose allows it (warm start), else trains from scratch; the run's training-mode
+    tags say which and why.
 
-    Returns {family, run_id, experiment_id, epochs, seconds, mae_h1, mape_h1, mae_mean} (MAEs in
-    riders, MAPE in %). Raises what the engine raises; the MLflow run is then FAILED, with the
+    Returns {family, run_id, experiment_id, mode, epochs, seconds, mae_h1, mape_h1, mae_mean} (MAEs
+    in riders, MAPE in %). Raises what the engine raises; the MLflow run is then FAILED, with the
     error as its `ridership.error` tag.
     """
     from pipeline import engine, families, runtime, tracking, windows
@@ -209,6 +211,8 @@ def train_family(settings: Settings, family_name: str, manifest_uri: str, parent
     family = families.create(family_name, settings)
     started = time.perf_counter()
     tags = tracking.run_tags(settings, lineage, manifest["data_hash"], manifest_uri)
+    start = warm_start(settings, family)
+    tags.update(tracking.start_tags(start, warmstart.warm_key(family, settings)))
     adopted = adopt_trained_members(settings, family, parent_run_id)
     if adopted:
         tags[tracking.ADOPTED_MEMBERS_TAG] = json.dumps(adopted)
@@ -219,13 +223,32 @@ def train_family(settings: Settings, family_name: str, manifest_uri: str, parent
         trained = engine.train(family, frame, settings, lambda spec, _: windows.load_windows(manifest, spec))
         tracking.record_training(settings, run_id, trained, frame.loc[: pd.Timestamp(settings.as_of)])
     result = {"family": family_name, "run_id": run_id, "experiment_id": tracking.experiment_id(settings),
-              "epochs": trained.fit.epochs, "seconds": round(time.perf_counter() - started, 2),
+              "mode": start.mode, "epochs": trained.fit.epochs, "seconds": round(time.perf_counter() - started, 2),
               "mae_h1": trained.scores.mae_h1, "mape_h1": trained.scores.mape_h1,
               "mae_mean": trained.scores.mae_mean}
-    log.info("trained %s as of %s in %.1f s (%d epochs): MAE h=1 %s, mean of %d horizons %s riders; run %s",
-             family_name, settings.as_of, result["seconds"], trained.fit.epochs, f"{trained.scores.mae_h1:,.0f}",
+    log.info("trained %s as of %s (%s) in %.1f s (%d epochs): MAE h=1 %s, mean of %d horizons %s riders; run %s",
+             family_name, settings.as_of, start.mode, result["seconds"], trained.fit.epochs, f"{trained.scores.mae_h1:,.0f}",
              settings.horizon, f"{trained.scores.mae_mean:,.0f}", run_id)
     return result
+
+
+def warm_start(settings: Settings, family) -> "warmstart.Start":
+    """Choose how `family` trains (warmstart.choose over its past fits in MLflow) and, for a warm
+    start, hand it the previous fit (Family.start_from). A previous model that does not load or
+    does not fit the architecture means a start from scratch, with that as the reason."""
+    from pipeline import tracking
+    from pipeline.serving import load_logged_family
+
+    start = warmstart.choose(family, settings, tracking.past_fits(settings, family.name))
+    if start.mode == warmstart.WARM:
+        try:
+            family.start_from(load_logged_family(settings, start.previous.model_uri))
+        except Exception as exc:  # a warm start only saves time: train from scratch instead
+            start = warmstart.Start(warmstart.SCRATCH, f"run {start.previous.run_id}'s model does not continue "
+                                                       f"({type(exc).__name__}: {exc})")
+    log.info("%s trains %s: %s", family.name, "warm-started" if start.mode == warmstart.WARM else "from scratch",
+             start.reason)
+    return start
 
 
 def trainings_ended(settings: Settings, run: dict[str, Any]) -> dict[str, Any]:

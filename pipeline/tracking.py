@@ -36,6 +36,11 @@ ERROR_TAG = "ridership.error"
 PARENT_RUN_TAG = "ridership.parent_run_id"
 MODEL_URI_TAG = "ridership.model_uri"
 ADOPTED_MEMBERS_TAG = "ridership.adopted_members"
+TRAINING_MODE_TAG = "ridership.training_mode"  # warmstart.WARM or SCRATCH
+TRAINING_MODE_REASON_TAG = "ridership.training_mode_reason"
+WARM_FROM_RUN_TAG = "ridership.warm_started_from"  # the run whose model a warm start continued
+WARM_STARTS_TAG = "ridership.warm_starts"  # warm starts in a row up to this run (0: from scratch)
+WARM_KEY_TAG = "ridership.warm_key"
 # ... and registered versions (the gate's decision):
 DECISION_TAG = "ridership.decision"
 REASON_TAG = "ridership.decision_reason"
@@ -251,6 +256,32 @@ def finished_family_runs(settings: Settings, parent_run_id: str) -> list:
     for run in runs:
         latest.setdefault(run.data.tags.get(FAMILY_TAG), run)
     return [r for name, r in latest.items() if name]
+
+
+def past_fits(settings: Settings, family: str, limit: int = 20) -> list:
+    """The latest `limit` finished runs of `family` that logged a model, as warmstart.PastFit."""
+    from datetime import date
+
+    from pipeline.warmstart import PastFit
+
+    runs = client(settings).search_runs(
+        [experiment_id(settings)],
+        filter_string=f"tags.`{FAMILY_TAG}` = '{family}' and attributes.status = 'FINISHED'",
+        order_by=["attributes.start_time DESC"], max_results=limit,
+    )
+    return [PastFit(run.info.run_id, date.fromisoformat(run.data.tags[AS_OF_TAG]),
+                    run.data.tags.get(WARM_KEY_TAG, ""), int(run.data.tags.get(WARM_STARTS_TAG, 0)),
+                    run.data.tags[MODEL_URI_TAG])
+            for run in runs if AS_OF_TAG in run.data.tags and MODEL_URI_TAG in run.data.tags]
+
+
+def start_tags(start, key: str) -> dict[str, str]:
+    """The training-mode tags of a family run (start: a warmstart.Start; key: its warm key)."""
+    tags = {TRAINING_MODE_TAG: start.mode, TRAINING_MODE_REASON_TAG: start.reason[:5000],
+            WARM_STARTS_TAG: str(start.warm_starts), WARM_KEY_TAG: key}
+    if start.previous is not None:
+        tags[WARM_FROM_RUN_TAG] = start.previous.run_id
+    return tags
 
 
 VALIDATION_FORECASTS = "validation_forecasts.csv"

@@ -31,6 +31,8 @@ class FitResult:
 
 class Family(ABC):
     name: ClassVar[str]
+    # Capability: `start_from` can continue from a previous fit of the same family (warm start).
+    warm_starts: ClassVar[bool] = False
 
     def __init__(self, settings: Settings):
         self.settings = settings
@@ -56,6 +58,13 @@ class Family(ABC):
         does not train them again. Raises ValueError for one that is not a member."""
         if trained:
             raise ValueError(f"{self.name} builds on no other family; given {sorted(trained)}")
+
+    def start_from(self, previous: "Family") -> None:
+        """Make the next `fit` continue from `previous`, this family fitted on fewer days with the
+        same settings and code (pipeline/warmstart.py decides when), within the warm-start budget
+        (Settings.warm_epochs, warm_patience). Raises ValueError when the family cannot warm-start
+        or `previous`'s state does not fit this family's architecture."""
+        raise ValueError(f"{self.name} cannot warm-start")
 
     def fit(self, windows: dict[str, np.ndarray] | None, frame: pd.DataFrame) -> FitResult:
         """Learn from `windows` (this family's WindowSpec arrays: inputs (n, seq, features) and

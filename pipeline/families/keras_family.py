@@ -47,9 +47,12 @@ class KerasFamily(Family):
     # "robust" (see Settings.recipe).
     recipe: ClassVar[str] = "chapter"
 
+    warm_starts = True
+
     def __init__(self, settings):
         super().__init__(settings)
         self.model = None
+        self.warm = False  # set by start_from: the next fit continues from the model it holds
         if self.mode == "rollout" and (self.calendar_inputs
                                        or not set(self.inputs) <= set(self.targets) | set(FEATURES[2:])):
             raise TypeError(f"{self.name}: a rollout family must predict every series it reads")
@@ -75,11 +78,27 @@ class KerasFamily(Family):
         ahead = 1 if self.mode == "rollout" else self.settings.horizon
         return WindowSpec(self.input_columns, self.targets, self.seq_length, ahead, self.mode == "seq2seq")
 
+    def start_from(self, previous: Family) -> None:
+        import keras
+
+        if getattr(previous, "model", None) is None:
+            raise ValueError(f"{self.name}: the previous fit holds no Keras model")
+        keras.utils.set_random_seed(self.settings.seed)
+        model = self.build()
+        try:
+            model.set_weights(previous.model.get_weights())
+        except ValueError as exc:
+            raise ValueError(f"{self.name}: the previous model's weights do not fit this architecture: {exc}") from exc
+        self.model, self.warm = model, True
+
     def fit(self, windows, frame) -> FitResult:
         import keras
 
         keras.utils.set_random_seed(self.settings.seed)
-        self.model = self.build()
+        if not self.warm:
+            self.model = self.build()
+        epochs, patience = ((self.settings.warm_epochs, self.settings.warm_patience) if self.warm
+                            else (self.settings.epochs, self.settings.patience))
         metrics, monitor = self.stopping_metrics()
         self.model.compile(
             loss=self.loss(),
@@ -90,13 +109,13 @@ class KerasFamily(Family):
             steps_per_execution=self.settings.steps_per_execution,
         )
         stop = keras.callbacks.EarlyStopping(
-            monitor=monitor, mode="min", patience=self.settings.patience, restore_best_weights=True
+            monitor=monitor, mode="min", patience=patience, restore_best_weights=True
         )
         history = self.model.fit(
             **self._training_batches(windows["X_fit"], self.prepare_targets(windows["y_fit"])),
             validation_data=(windows["X_stop"], self.prepare_targets(windows["y_stop"])),
-            epochs=self.settings.epochs,
-            callbacks=[stop, keras.callbacks.TerminateOnNaN(), self._progress(monitor),
+            epochs=epochs,
+            callbacks=[stop, keras.callbacks.TerminateOnNaN(), self._progress(monitor, epochs),
                        *self.extra_callbacks(monitor)], verbose=0,
         ).history
         losses = history.get("loss", [])
@@ -105,7 +124,7 @@ class KerasFamily(Family):
                                 f"after {len(losses)} epoch(s)")
         return FitResult(epochs=len(losses), history={k: [float(v) for v in vs] for k, vs in history.items()})
 
-    def _progress(self, monitor: str):
+    def _progress(self, monitor: str, epochs: int):
         """A callback that logs every PROGRESS_EPOCHS epochs: epoch, loss, the monitored MAE in
         riders and the seconds so far (the task log shows a training advance)."""
         import keras
@@ -117,7 +136,7 @@ class KerasFamily(Family):
                 logs = logs or {}
                 if (epoch + 1) % PROGRESS_EPOCHS == 0:
                     log.info("%s epoch %d/%d: loss %.5f, %s %s riders, %.0f s", family.name, epoch + 1,
-                             family.settings.epochs, logs.get("loss", math.nan), monitor,
+                             epochs, logs.get("loss", math.nan), monitor,
                              f"{logs.get(monitor, math.nan) * scale:,.0f}", time.perf_counter() - started)
 
         return Progress()

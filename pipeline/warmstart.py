@@ -1,0 +1,90 @@
+"""Whether a training continues from the family's last fit (warm start) or starts from scratch.
+
+A family that can (Family.warm_starts) continues from its latest fit on an earlier data cutoff when
+that fit has the same warm key: the family, its params, every setting that shapes a fit except the
+cutoff and the family list, and the model code. It starts from scratch when the key changed, when
+`Settings.max_warm_starts` warm starts in a row led to that fit, when warm starts are off
+(`warm_start`) or when `from_scratch` forces it. No MLflow here: the steps look past fits up and
+record the choice (tracking's training-mode tags).
+"""
+
+from __future__ import annotations
+
+import functools
+import hashlib
+import json
+from dataclasses import dataclass
+from datetime import date
+from pathlib import Path
+
+from pipeline.config import Settings
+from pipeline.families.base import Family
+
+WARM = "warm"
+SCRATCH = "scratch"
+# Settings a fit can change between two warm-started nights without invalidating the weights.
+NOT_IN_KEY = ("as_of", "families", "warm_start", "warm_epochs", "warm_patience", "max_warm_starts")
+_PIPELINE = Path(__file__).resolve().parent
+MODEL_CODE = (_PIPELINE / "families", _PIPELINE / "windows.py", _PIPELINE / "calendar.py")
+
+
+@functools.lru_cache(maxsize=1)
+def model_code_digest() -> str:
+    """A hash of the source that defines the models and their inputs (the families' package, the
+    windows and the calendar): changing it retrains from scratch, other commits do not."""
+    digest = hashlib.sha256()
+    for root in MODEL_CODE:
+        for path in sorted(root.rglob("*.py")) if root.is_dir() else [root]:
+            digest.update(path.name.encode())
+            digest.update(path.read_bytes())
+    return digest.hexdigest()[:12]
+
+
+def warm_key(family: Family, settings: Settings) -> str:
+    """What must be equal for `family` to continue from a previous fit (12 hex digits)."""
+    values = {k: v for k, v in settings.training_dict().items() if k not in NOT_IN_KEY}
+    payload = {"family": family.name, "class": f"{type(family).__module__}:{type(family).__qualname__}",
+               "settings": values, "params": family.params(), "code": model_code_digest()}
+    return hashlib.sha256(json.dumps(payload, sort_keys=True, default=str).encode()).hexdigest()[:12]
+
+
+@dataclass(frozen=True)
+class PastFit:
+    """A finished training of a family, as recorded in its MLflow run."""
+    run_id: str
+    as_of: date  # its data cutoff
+    warm_key: str
+    warm_starts: int  # warm starts in a row that led to it (0: it was trained from scratch)
+    model_uri: str
+
+
+@dataclass(frozen=True)
+class Start:
+    mode: str  # WARM or SCRATCH
+    reason: str
+    previous: PastFit | None = None  # the fit a warm start continues from
+    warm_starts: int = 0  # warm starts in a row, this one included
+
+
+def choose(family: Family, settings: Settings, past: list[PastFit]) -> Start:
+    """How `family` trains as of `settings.as_of`, given the family's past fits (any order):
+    WARM from the latest one on an earlier cutoff if its warm key matches and the run of warm
+    starts is not at `settings.max_warm_starts`, else SCRATCH; the reason says which rule decided."""
+    if not family.warm_starts:
+        return Start(SCRATCH, f"{family.name} has no warm start")
+    if settings.from_scratch:
+        return Start(SCRATCH, "forced from scratch (from_scratch)")
+    if not settings.warm_start:
+        return Start(SCRATCH, "warm starts are off (warm_start is false)")
+    earlier = [p for p in past if p.as_of < settings.as_of]
+    if not earlier:
+        return Start(SCRATCH, f"no earlier fit of {family.name} before {settings.as_of}")
+    latest = max(earlier, key=lambda p: p.as_of)
+    if latest.warm_key != warm_key(family, settings):
+        return Start(SCRATCH, f"settings, params or model code changed since run {latest.run_id} "
+                              f"(as of {latest.as_of})")
+    if latest.warm_starts >= settings.max_warm_starts:
+        return Start(SCRATCH, f"{latest.warm_starts} warm start(s) in a row up to run {latest.run_id}, "
+                              f"the most allowed (max_warm_starts)")
+    return Start(WARM, f"continues from run {latest.run_id} as of {latest.as_of}, "
+                       f"{(settings.as_of - latest.as_of).days} days of data later", latest, latest.warm_starts + 1)
