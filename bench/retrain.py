@@ -1,12 +1,14 @@
 """Benchmark (not a test): a full nightly retrain of every family, baseline against product.
 
-    .venv/bin/python bench/retrain.py [--families a,b] [--epochs 500] [--skip-baseline]
+    .venv/bin/python bench/retrain.py [--families a,b] [--epochs 500] [--phase all|product|baseline|render]
 
 (a) baseline: every family trained one after another in one Python process with the chapter's
     recipe, as a notebook would (TensorFlow's default threads, no XLA, one step per call);
 (b) product: the training DAG under the Airflow scheduler (`make run`'s script, LocalExecutor,
-    one training per core), all families at the same full recipe, then the forecast DAG.
-Both use the chapter protocol and score every family on the same target dates. Also measured:
+    one training per core), all families at the same full recipe, then the forecast DAG;
+(c) product, warm-started: the same DAG in the same state a week of data later, the families that
+    can continuing from (b)'s fits (pipeline/warmstart.py).
+All use the chapter protocol and score every family on the same target dates. Also measured:
 DAG file import time, forecast DAG wall time and one champion forecast call after model load.
 Writes bench/results/retrain.md with the date and machine, from retrain-product.json and
 retrain-baseline.json beside it; each phase can be run (or rerun) on its own with --phase, and
@@ -24,7 +26,7 @@ import subprocess
 import sys
 import tempfile
 import time
-from datetime import datetime, timezone
+from datetime import date, datetime, timezone
 from pathlib import Path
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -33,6 +35,9 @@ sys.path.insert(0, str(ROOT / "bench"))
 OUT = ROOT / "bench" / "results" / "retrain.md"
 PROTOCOL = "chapter"
 BASELINE = {"tf_threads": 0, "jit_compile": False, "steps_per_execution": 1}
+# The product's nights: every family from scratch, then a week later (the retrain policy's minimum
+# of new days) warm-started.
+NIGHTS = (("from scratch", "2019-05-31"), ("warm-started", "2019-06-07"))
 PHASE_FILES = {phase: OUT.with_name(f"retrain-{phase}.json") for phase in ("product", "baseline")}
 
 
@@ -57,43 +62,58 @@ def baseline(names: list[str], epochs: int) -> None:
 
 
 def product(names: list[str], epochs: int) -> dict:
+    """The training DAG under the scheduler on NIGHTS in one home: the first night trains every family
+    from scratch, the next one warm-starts those that can (pipeline/warmstart.py)."""
     home = Path(tempfile.mkdtemp(prefix="ridership-retrain-"))
     env = {**os.environ, "RIDERSHIP_HOME": str(home), "RIDERSHIP_PROTOCOL": PROTOCOL,
            "RIDERSHIP_EPOCHS": str(epochs), "RIDERSHIP_FAMILIES": ",".join(names)}
-    started = time.perf_counter()
-    log = home / "run_local.log"
-    with log.open("w") as sink:
-        code = subprocess.run(["bash", str(ROOT / "scripts" / "run_local.sh")], env=env, stdout=sink,
-                              stderr=subprocess.STDOUT).returncode
-    script_wall = time.perf_counter() - started
-    if code != 0:
-        sys.exit(f"the product run failed (exit {code}); see {log}")
-    runs, tasks = airflow_timings(home / "airflow" / "airflow.db")
-    os.environ["RIDERSHIP_HOME"] = str(home)
-    os.environ["RIDERSHIP_PROTOCOL"] = PROTOCOL
-    from pipeline import report, tracking
+    os.environ.update({k: env[k] for k in ("RIDERSHIP_HOME", "RIDERSHIP_PROTOCOL", "RIDERSHIP_EPOCHS",
+                                           "RIDERSHIP_FAMILIES")})
+    from pipeline import tracking
     from pipeline.config import Settings
 
-    settings = Settings.from_env()
-    board = tracking.leaderboard(settings, report.latest_parent_run(settings).info.run_id)
-    families = [{"family": r.family, "mae_h1": r.mae_h1, "mae_mean": r.mae_mean, "epochs": int(r.epochs),
-                 "seconds": tasks.get(r.family, float("nan")), "fit_seconds": r.seconds}
-                for r in board.itertuples()]
-    return {"date": now(), "epochs": epochs, "home": str(home), "script_wall": script_wall, "training_dag": runs["ridership_training"],
-            "forecast_dag": runs["ridership_forecast"], "families": families,
-            "forecast_call": forecast_call(settings)}
+    nights = []
+    for label, as_of in NIGHTS:
+        print(f"  night {as_of} ({label})", flush=True)
+        log = home / f"run_local-{as_of}.log"
+        started = time.perf_counter()
+        with log.open("w") as sink:
+            code = subprocess.run(["bash", str(ROOT / "scripts" / "run_local.sh")],
+                                  env={**env, "RIDERSHIP_AS_OF": as_of}, stdout=sink,
+                                  stderr=subprocess.STDOUT).returncode
+        script_wall = time.perf_counter() - started
+        if code != 0:
+            sys.exit(f"the product run as of {as_of} failed (exit {code}); see {log}")
+        runs, tasks = airflow_timings(home / "airflow" / "airflow.db")
+        settings = Settings.from_env(as_of=date.fromisoformat(as_of))
+        parent = tracking.latest_pipeline_run(settings)
+        board = tracking.leaderboard(settings, parent.info.run_id)
+        client = tracking.client(settings)
+        run_id = runs["ridership_training"][-1][0]
+        families = [{"family": r.family, "mae_h1": r.mae_h1, "mae_mean": r.mae_mean, "epochs": int(r.epochs),
+                     "seconds": tasks.get((run_id, r.family), float("nan")), "fit_seconds": r.seconds,
+                     "mode": client.get_run(r.run_id).data.tags.get(tracking.TRAINING_MODE_TAG, "")}
+                    for r in board.itertuples()]
+        nights.append({"label": label, "as_of": as_of, "script_wall": script_wall,
+                       "training_dag": runs["ridership_training"][-1][1],
+                       "forecast_dag": runs["ridership_forecast"][-1][1], "families": families})
+    return {"date": now(), "epochs": epochs, "home": str(home), "nights": nights,
+            "forecast_call": forecast_call(Settings.from_env(as_of=date.fromisoformat(NIGHTS[-1][1])))}
 
 
 def airflow_timings(db: Path) -> tuple[dict, dict]:
-    """DAG-run walls and each mapped training's task duration, from Airflow's own records."""
+    """{dag: [(run id, wall seconds)] oldest first} and {(run id, family): mapped training task
+    duration}, from Airflow's own records."""
     from pipeline.config import TRAINING_STAGES
 
     with sqlite3.connect(db) as con:
-        runs = {dag: (datetime.fromisoformat(end) - datetime.fromisoformat(start)).total_seconds()
-                for dag, start, end in con.execute(
-                    "select dag_id, start_date, end_date from dag_run order by start_date")}
-        tasks = {label: duration for label, duration in con.execute(
-            "select rendered_map_index, duration from task_instance "
+        runs: dict[str, list] = {}
+        for dag, run_id, start, end in con.execute(
+                "select dag_id, run_id, start_date, end_date from dag_run order by start_date"):
+            runs.setdefault(dag, []).append(
+                (run_id, (datetime.fromisoformat(end) - datetime.fromisoformat(start)).total_seconds()))
+        tasks = {(run_id, label): duration for run_id, label, duration in con.execute(
+            "select run_id, rendered_map_index, duration from task_instance "
             "where dag_id = 'ridership_training' and task_id in (%s)" % ", ".join(f"'{t}'" for t in TRAINING_STAGES))}
     return runs, tasks
 
@@ -121,45 +141,58 @@ def import_times() -> str:
 
 def render(a: dict | None, b: dict, imports: str) -> str:
     by_family = {r["family"]: r for r in (a or {}).get("families", [])}
+    scratch, warm = b["nights"]
+    warm_by_family = {r["family"]: r for r in warm["families"]}
     machine = f"{platform.machine()}, {os.cpu_count()} cores, {platform.python_version()}"
     lines = [
-        "# Nightly retrain: baseline (a) against the product (b)",
+        "# Nightly retrain: baseline (a) against the product from scratch (b) and warm-started (c)",
         "",
-        f"On {platform.node()} ({machine}), CPU only: (b) run {b['date']}"
-        + (f", (a) run {a['date']}" if a else "") + f". As of 2019-05-31, protocol `{PROTOCOL}`, up to "
-        f"{b['epochs']} epochs, early stopping patience 50, every family scored on 2019-03-01..05-31.",
-        "(a): one process, families one after another, TensorFlow's default threads, no XLA, one step per "
-        "call. (b): `ridership_training` under the Airflow scheduler (LocalExecutor, one training per core, "
-        "one TensorFlow thread each, XLA-compiled train steps, 32 steps per call, windows read from the "
-        "materialized store, slowest families first).",
-        "Seconds per family: (a) fit + scoring in the notebook process; (b) the whole mapped task "
+        f"On {platform.node()} ({machine}), CPU only: (b) and (c) run {b['date']}"
+        + (f", (a) run {a['date']}" if a else "") + f". Protocol `{PROTOCOL}`, up to {b['epochs']} epochs, "
+        "early stopping patience 50, every family scored on the three months up to its cutoff.",
+        "(a): as of 2019-05-31, one process, families one after another, TensorFlow's default threads, no XLA, "
+        "one step per call. (b): `ridership_training` as of 2019-05-31 under the Airflow scheduler (LocalExecutor, "
+        "one training per core, one TensorFlow thread each, XLA-compiled train steps, 32 steps per call, windows "
+        "read from the materialized store, slowest families first), every family from scratch. (c): the same "
+        f"DAG in the same state {warm['as_of']}, a week of data later: the families that can continue from (b)'s "
+        "fit (pipeline/warmstart.py: up to 100 epochs, patience 10).",
+        "Seconds per family: (a) fit + scoring in the notebook process; (b), (c) the whole mapped task "
         "(process start, imports, MLflow logging and model upload included).",
         "",
-        "| family | (a) s | (a) MAE h=1 | (a) mean MAE | (b) s | (b) epochs | (b) MAE h=1 | (b) mean MAE "
-        "| mean MAE (b)/(a) |",
-        "|---|---:|---:|---:|---:|---:|---:|---:|---:|",
+        "| family | (a) s | (a) mean MAE | (b) s | (b) epochs | (b) MAE h=1 | (b) mean MAE | (b)/(a) "
+        "| (c) mode | (c) s | (c) epochs | (c) MAE h=1 | (c) mean MAE |",
+        "|---|---:|---:|---:|---:|---:|---:|---:|---|---:|---:|---:|---:|",
     ]
-    for r in sorted(b["families"], key=lambda r: r["mae_mean"]):
-        base = by_family.get(r["family"])
-        if base:
-            ratio = f"{r['mae_mean'] / base['mae_mean']:.3f}"
-            left = f"{base['seconds']:.0f} | {base['mae_h1']:,.0f} | {base['mae_mean']:,.0f}"
-        else:
-            ratio, left = "–", "– | – | –"
+    for r in sorted(scratch["families"], key=lambda r: r["mae_mean"]):
+        base, c = by_family.get(r["family"]), warm_by_family.get(r["family"])
+        left = f"{base['seconds']:.0f} | {base['mae_mean']:,.0f}" if base else "– | –"
+        ratio = f"{r['mae_mean'] / base['mae_mean']:.3f}" if base else "–"
+        right = (f"{c['mode']} | {c['seconds']:.0f} | {c['epochs']} | {c['mae_h1']:,.0f} | {c['mae_mean']:,.0f}"
+                 if c else "did not finish | – | – | – | –")
         lines.append(f"| {r['family']} | {left} | {r['seconds']:.0f} | {r['epochs']} | {r['mae_h1']:,.0f} | "
-                     f"{r['mae_mean']:,.0f} | {ratio} |")
-    lines += ["", f"- (b) training DAG run, wall: {b['training_dag'] / 60:.1f} min "
-                  "(validate → … → promote → publish)"]
-    if a and a.get("complete"):
+                     f"{r['mae_mean']:,.0f} | {ratio} | {right} |")
+    lines += ["", f"- (b) training DAG run from scratch, wall: {scratch['training_dag'] / 60:.1f} min "
+                  "(validate → … → promote → publish)",
+              f"- (c) training DAG run warm-started, wall: {warm['training_dag'] / 60:.1f} min; "
+              f"(b)/(c) {scratch['training_dag'] / warm['training_dag']:.2f}x",
+              "- sum over the mapped training tasks: " + "; ".join(
+                  f"({k}) {sum(r['seconds'] for r in n['families']):,.0f} s, of which fitting "
+                  f"{sum(r['fit_seconds'] or 0 for r in n['families']):,.0f} s" for k, n in (("b", scratch), ("c", warm)))
+              + " (the rest: process start, imports, scoring, MLflow logging and model upload)"]
+    same = a and {r["family"] for r in a["families"]} == {r["family"] for r in scratch["families"]}
+    if a and a.get("complete") and not same:
+        lines.append(f"- (a) baseline, wall: {a['wall'] / 60:.1f} min for {len(a['families'])} families, "
+                     "not the families of (b): no speed-up computed")
+    elif a and a.get("complete"):
         lines.append(f"- (a) baseline, wall: {a['wall'] / 60:.1f} min; speed-up (a)/(b): "
-                     f"{a['wall'] / b['training_dag']:.2f}x")
+                     f"{a['wall'] / scratch['training_dag']:.2f}x")
     elif a:
         lines.append(f"- (a) baseline: interrupted after {len(a['families'])} families "
                      f"({a['wall'] / 60:.1f} min); no total")
     else:
         lines.append("- (a) baseline: not run")
     call = b["forecast_call"]
-    lines += [f"- forecast DAG run, wall: {b['forecast_dag']:.0f} s",
+    lines += [f"- forecast DAG run, wall: (b) {scratch['forecast_dag']:.0f} s, (c) {warm['forecast_dag']:.0f} s",
               f"- champion ({call['family']}) forecast call: {call['predict']:.2f} s after a "
               f"{call['load']:.1f} s model load",
               "- DAG file import time:", "", "```", imports, "```"]

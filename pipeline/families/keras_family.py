@@ -97,7 +97,9 @@ class KerasFamily(Family):
         keras.utils.set_random_seed(self.settings.seed)
         if not self.warm:
             self.model = self.build()
-        epochs, patience = ((self.settings.warm_epochs, self.settings.warm_patience) if self.warm
+        # A warm start's budget is never above a start from scratch's.
+        epochs, patience = ((min(self.settings.warm_epochs, self.settings.epochs),
+                             min(self.settings.warm_patience, self.settings.patience)) if self.warm
                             else (self.settings.epochs, self.settings.patience))
         metrics, monitor = self.stopping_metrics()
         self.model.compile(
