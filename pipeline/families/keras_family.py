@@ -46,7 +46,6 @@ class KerasFamily(Family):
     # What the family trains on when Settings.recipe leaves it to the family: "chapter" or
     # "robust" (see Settings.recipe).
     recipe: ClassVar[str] = "chapter"
-
     warm_starts = True
 
     def __init__(self, settings):
@@ -120,6 +119,7 @@ class KerasFamily(Family):
             callbacks=[stop, keras.callbacks.TerminateOnNaN(), self._progress(monitor, epochs),
                        *self.extra_callbacks(monitor)], verbose=0,
         ).history
+        self.warm = False  # a later fit starts from scratch unless start_from is called again
         losses = history.get("loss", [])
         if not losses or not all(math.isfinite(v) for v in losses):
             raise TrainingError(f"{self.name}: training loss became non-finite (NaN/inf) "
