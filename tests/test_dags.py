@@ -33,7 +33,7 @@ def test_training_dag_wires_the_pipeline(dagbag):
     # the retrain policy runs after the newest day is cleaned (a skipped night still forecasts from it)
     assert dag.get_task("decide").upstream_task_ids == {"validate", "clean"}
     assert dag.get_task("materialize").upstream_task_ids == {"validate", "clean", "decide"}
-    assert dag.params["force"] is False
+    assert dag.params["force"] is False and dag.params["from_scratch"] is False
     # a stage after the stage before has ended, whatever its trainings' outcome; promotion after all
     assert dag.get_task("train").upstream_task_ids == {"materialize", "train_families"}
     assert dag.get_task("train_after_members").upstream_task_ids == {

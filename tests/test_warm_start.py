@@ -18,6 +18,15 @@ from tests.pipeline_runs import prepared
 MAY, JUNE, JULY = date(2019, 5, 31), date(2019, 6, 30), date(2019, 7, 31)
 
 
+def test_the_trigger_forms_from_scratch_and_the_environment_force_a_start_from_scratch():
+    from pipeline.orchestration import run_overrides
+
+    assert run_overrides({"from_scratch": True, "force": True}) == {"from_scratch": True}
+    assert run_overrides({"from_scratch": False}) == {}  # unticked: the configured value stands
+    assert Settings.from_env({"RIDERSHIP_FROM_SCRATCH": "true"}).from_scratch
+    assert not Settings.from_env({}).from_scratch
+
+
 def past(settings: Settings, name: str, as_of: date, warm_starts: int = 0, run_id: str = "r1") -> PastFit:
     return PastFit(run_id, as_of, warm_key(families.create(name, settings), settings), warm_starts, "models:/m")
 
