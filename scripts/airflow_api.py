@@ -137,8 +137,10 @@ def label(task: dict, inputs: dict[str, list] | None = None) -> str:
     each mapped task maps over, by task_id), else its index."""
     index = task["map_index"]
     known = (inputs or {}).get(task["task_id"]) or []
-    mapped = task.get("rendered_map_index") or (str(known[index]) if 0 <= index < len(known) else
-                                                 "" if index < 0 else str(index))
+    rendered = task.get("rendered_map_index")
+    if rendered == str(index):  # while it runs, Airflow 3.3 renders the index itself
+        rendered = None
+    mapped = rendered or (str(known[index]) if 0 <= index < len(known) else "" if index < 0 else str(index))
     return f"{task['task_id']}[{mapped}]" if mapped else task["task_id"]
 
 
