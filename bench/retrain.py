@@ -7,8 +7,9 @@
 (b) product: the training DAG under the Airflow scheduler (`make run`'s script, LocalExecutor,
     one training per core), all families at the same full recipe, then the forecast DAG;
 (c) product, warm-started: the same DAG in the same state a week of data later, the families that
-    can continuing from (b)'s fits (pipeline/warmstart.py).
-All use the chapter protocol and score every family on the same target dates. Also measured:
+    can continue from (b)'s fits (pipeline/warmstart.py).
+All use the chapter protocol; (a) and (b) score every family on the same target dates, (c) on the
+three months up to its own cutoff. Also measured:
 DAG file import time, forecast DAG wall time and one champion forecast call after model load.
 Writes bench/results/retrain.md with the date and machine, from retrain-product.json and
 retrain-baseline.json beside it; each phase can be run (or rerun) on its own with --phase, and
