@@ -35,6 +35,7 @@ DEFAULT_FAMILIES = (
 # (families.training_stages); the training DAG maps one training task of this name per stage.
 TRAINING_STAGES = ("train", "train_after_members")
 ENV_PREFIX = "RIDERSHIP_"
+TRUE, FALSE = ("1", "true", "yes", "on"), ("0", "false", "no", "off")
 RECIPES = ("family", "chapter", "robust")
 
 
@@ -162,8 +163,9 @@ class Settings:
             raise ValueError(f"robust_learning_rate must be positive, got {self.robust_learning_rate!r}")
         if self.robust_huber_delta <= 0:
             raise ValueError(f"robust_huber_delta must be positive (riders), got {self.robust_huber_delta!r}")
-        if self.warm_epochs < 1 or self.warm_patience < 1 or self.max_warm_starts < 0:
-            raise ValueError("warm_epochs and warm_patience must be positive, max_warm_starts not negative")
+        for name, least in (("warm_epochs", 1), ("warm_patience", 1), ("max_warm_starts", 0)):
+            if getattr(self, name) < least:
+                raise ValueError(f"{name} must be at least {least}, got {getattr(self, name)!r}")
         if self.horizon < 1 or self.seq_length < 1:
             raise ValueError("horizon and seq_length must be positive")
 
@@ -257,10 +259,13 @@ def _parse(f: dataclasses.Field, raw: str) -> Any:
             item_type = get_args(kind)[0]
             return tuple(item_type(item.strip()) for item in raw.split(",") if item.strip())
         if kind is bool:
-            return raw.lower() in ("1", "true", "yes")
+            if raw.lower() not in TRUE + FALSE:
+                raise ValueError(f"expected one of {', '.join(TRUE + FALSE)}")
+            return raw.lower() in TRUE
         return kind(raw)
     except ValueError as exc:
-        raise ValueError(f"{ENV_PREFIX}{f.name.upper()}={raw!r} is not a valid {kind}: {exc}") from exc
+        name = getattr(kind, "__name__", str(kind))
+        raise ValueError(f"{ENV_PREFIX}{f.name.upper()}={raw!r} is not a valid {name}: {exc}") from exc
 
 
 def schedule_or_none(value: str) -> str | None:

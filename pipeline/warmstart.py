@@ -74,8 +74,8 @@ def choose(family: Family, settings: Settings, past: list[PastFit]) -> Start:
         return Start(SCRATCH, f"{family.name} has no warm start")
     if settings.from_scratch:
         return Start(SCRATCH, "forced from scratch (from_scratch)")
-    if not settings.warm_start:
-        return Start(SCRATCH, "warm starts are off (warm_start is false)")
+    if not settings.warm_start or settings.max_warm_starts == 0:
+        return Start(SCRATCH, "warm starts are off (warm_start is false or max_warm_starts is 0)")
     earlier = [p for p in past if p.as_of < settings.as_of]
     if not earlier:
         return Start(SCRATCH, f"no earlier fit of {family.name} before {settings.as_of}")

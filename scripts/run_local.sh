@@ -29,6 +29,14 @@ else
   export RIDERSHIP_FORECAST_SCHEDULE=${RIDERSHIP_FORECAST_SCHEDULE:-none}
 fi
 
+# A bad RIDERSHIP_* value would otherwise surface only as "Dag not found": the DAG files fail to import.
+python -c 'import sys
+from pipeline.config import Settings
+try:
+    Settings.from_env()
+except ValueError as exc:
+    sys.exit(f"invalid configuration: {exc}")' || exit 2
+
 export AIRFLOW_HOME=$RIDERSHIP_HOME/airflow AIRFLOW_PORT=$PORT
 source "$ROOT/scripts/lib.sh"
 source "$ROOT/scripts/airflow_local_env.sh"

@@ -34,8 +34,14 @@ def test_environment_overrides_every_kind_of_field(tmp_path):
 
 
 def test_bad_environment_value_names_the_variable():
-    with pytest.raises(ValueError, match="RIDERSHIP_EPOCHS"):
+    with pytest.raises(ValueError, match="RIDERSHIP_EPOCHS='many' is not a valid int"):
         Settings.from_env({"RIDERSHIP_EPOCHS": "many"})
+    # a yes/no that is neither is refused, not read as "no"
+    with pytest.raises(ValueError, match="RIDERSHIP_WARM_START='maybe' is not a valid bool"):
+        Settings.from_env({"RIDERSHIP_WARM_START": "maybe"})
+    assert Settings.from_env({"RIDERSHIP_WARM_START": "off"}).warm_start is False
+    with pytest.raises(ValueError, match="max_warm_starts must be at least 0, got -1"):
+        Settings.from_env({"RIDERSHIP_MAX_WARM_STARTS": "-1"})
 
 
 def test_digest_ignores_storage_but_not_training_choices(tmp_path):
@@ -63,3 +69,17 @@ def test_settings_round_trip_through_their_training_dict():
     again = Settings.from_dict(settings.training_dict())
     assert again.training_dict() == settings.training_dict() and again.digest() == settings.digest()
     assert again.tf_threads == Settings().tf_threads  # not saved: back to its default
+
+
+def test_make_run_refuses_a_bad_setting_before_starting_airflow(tmp_path):
+    import os
+    import subprocess
+
+    from pipeline.config import PROJECT_ROOT
+
+    env = {**os.environ, "RIDERSHIP_HOME": str(tmp_path / "state"), "RIDERSHIP_WARM_EPOCHS": "0"}
+    done = subprocess.run(["bash", str(PROJECT_ROOT / "scripts" / "run_local.sh")], env=env,
+                          capture_output=True, text=True, timeout=120)
+    assert done.returncode == 2
+    assert "invalid configuration: warm_epochs must be at least 1, got 0" in done.stderr
+    assert not (tmp_path / "state").exists()  # nothing started, nothing written

@@ -48,6 +48,7 @@ def test_a_family_continues_from_its_latest_earlier_fit_with_the_same_key():
     ({"epochs": 3}, "settings, params or model code changed since run may"),
     ({"from_scratch": True}, "forced from scratch"),
     ({"warm_start": False}, "warm starts are off"),
+    ({"max_warm_starts": 0}, "warm starts are off"),
     ({"max_warm_starts": 2}, "2 warm start(s) in a row up to run may"),
 ])
 def test_a_change_forced_or_a_long_run_of_warm_starts_trains_from_scratch(change, reason):
