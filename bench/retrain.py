@@ -89,12 +89,10 @@ def product(names: list[str], epochs: int) -> dict:
         settings = Settings.from_env(as_of=date.fromisoformat(as_of))
         parent = tracking.latest_pipeline_run(settings)
         board = tracking.leaderboard(settings, parent.info.run_id)
-        client = tracking.client(settings)
         run_id = runs["ridership_training"][-1][0]
         families = [{"family": r.family, "mae_h1": r.mae_h1, "mae_mean": r.mae_mean, "epochs": int(r.epochs),
                      "seconds": tasks.get((run_id, r.family), float("nan")), "fit_seconds": r.seconds,
-                     "mode": client.get_run(r.run_id).data.tags.get(tracking.TRAINING_MODE_TAG, "")}
-                    for r in board.itertuples()]
+                     "mode": r.mode} for r in board.itertuples()]
         nights.append({"label": label, "as_of": as_of, "script_wall": script_wall,
                        "training_dag": runs["ridership_training"][-1][1],
                        "forecast_dag": runs["ridership_forecast"][-1][1], "families": families})

@@ -29,7 +29,7 @@ def summary(settings: Settings) -> dict[str, Any]:
     if board.empty:
         lines.append("  (no finished training runs)")
     else:
-        shown = board[["family", "mae_h1", "mape_h1", "mae_mean", "epochs", "seconds", "start", "end"]].copy()
+        shown = board[["family", "mae_h1", "mape_h1", "mae_mean", "epochs", "mode", "seconds", "start", "end"]].copy()
         for column in ("mae_h1", "mae_mean"):
             shown[column] = shown[column].map(lambda v: f"{v:,.0f}")
         shown["mape_h1"] = shown["mape_h1"].map(lambda v: f"{v:.2f}%")

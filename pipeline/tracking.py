@@ -320,7 +320,8 @@ def leaderboard_of(runs: list) -> pd.DataFrame:
         rows.append({
             "family": run.data.tags.get(FAMILY_TAG),
             "mae_h1": m.get("mae_h1"), "mape_h1": m.get("mape_h1"), "mae_mean": m.get("mae_mean"),
-            "epochs": int(m.get("epochs", 0)), "seconds": m.get("train_seconds"),
+            "epochs": int(m.get("epochs", 0)), "mode": run.data.tags.get(TRAINING_MODE_TAG, ""),
+            "seconds": m.get("train_seconds"),
             "run_id": run.info.run_id,
             "start": pd.Timestamp(run.info.start_time, unit="ms"),
             "end": pd.Timestamp(run.info.end_time, unit="ms") if run.info.end_time else None,

@@ -108,6 +108,9 @@ def test_every_family_ran_as_a_mapped_task_and_was_logged(trained, env):
 
     summary = report.summary(trained)
     assert sorted(r["family"] for r in summary["leaderboard"]) == sorted(trained.families)
+    # the first training of a state: every family from scratch, as the leaderboard says
+    assert {r["mode"] for r in summary["leaderboard"]} == {"scratch"}
+    assert " mode " in summary["text"].splitlines()[1]
     log = Path(env["RIDERSHIP_HOME"], "ridership_training.log").read_text()
     started = set(re.findall(r"starting task_id=(train\w*) map_index=(\d+)", log))
     assert started == ({("train", str(index)) for index in range(len(trained.families) - 2)}
