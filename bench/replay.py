@@ -163,6 +163,7 @@ def main() -> None:
     from pipeline import data, forecasting, steps
     from pipeline.config import Settings
     from pipeline.monitoring import accuracy, realized_errors
+    from pipeline.warmstart import WARM
 
     base = Settings.from_env()
     if args.families:
@@ -190,7 +191,7 @@ def main() -> None:
                      "version": decision["version"], "candidate": decision["family"],
                      "champion": champion["model_family"].iloc[0] if len(champion) else "",
                      "reason": decision["reason"], "seconds": time.perf_counter() - started,
-                     "warm_started": sorted(f for f, mode in modes.items() if mode == "warm")}
+                     "warm_started": sorted(f for f, mode in modes.items() if mode == WARM)}
             marker.write_text(json.dumps(night))  # written last: the night is complete
         night = json.loads(marker.read_text())
         nights.append(night)
