@@ -211,9 +211,9 @@ class KerasFamily(Family):
         return scaled * self.settings.scale
 
     def _predict(self, X: np.ndarray) -> np.ndarray:
-        import keras
-
-        return keras.ops.convert_to_numpy(self.model(X, training=False))
+        # A traced forward pass, not an eager call: an eager RNN steps through its time steps in
+        # Python, and a rollout calls this H times.
+        return np.asarray(self.model.predict_on_batch(X))
 
     def _rollout(self, X: np.ndarray, origins: pd.DatetimeIndex) -> np.ndarray:
         horizon = self.settings.horizon
@@ -253,3 +253,5 @@ class KerasFamily(Family):
         import keras
 
         self.model = keras.saving.load_model(directory / MODEL_FILE, compile=False)
+        # Forecast as the fitted model did (XLA or not): the same forecasts to the last bit.
+        self.model.jit_compile = self.settings.jit_compile
