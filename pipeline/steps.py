@@ -212,7 +212,7 @@ def train_family(settings: Settings, family_name: str, manifest_uri: str, parent
     started = time.perf_counter()
     tags = tracking.run_tags(settings, lineage, manifest["data_hash"], manifest_uri)
     start = warm_start(settings, family)
-    tags.update(tracking.start_tags(start, warmstart.warm_key(family, settings)))
+    tags.update(tracking.start_tags(start))
     adopted = adopt_trained_members(settings, family, parent_run_id)
     if adopted:
         tags[tracking.ADOPTED_MEMBERS_TAG] = json.dumps(adopted)
@@ -245,7 +245,7 @@ def warm_start(settings: Settings, family) -> "warmstart.Start":
             family.start_from(load_logged_family(settings, start.previous.model_uri))
         except Exception as exc:  # a warm start only saves time: train from scratch instead
             start = warmstart.Start(warmstart.SCRATCH, f"run {start.previous.run_id}'s model does not continue "
-                                                       f"({type(exc).__name__}: {exc})")
+                                                       f"({type(exc).__name__}: {exc})", key_parts=start.key_parts)
     log.info("%s trains %s: %s", family.name, "warm-started" if start.mode == warmstart.WARM else "from scratch",
              start.reason)
     return start

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import contextlib
 import functools
+import json
 import logging
 import math
 import os
@@ -41,6 +42,7 @@ TRAINING_MODE_REASON_TAG = "ridership.training_mode_reason"
 WARM_FROM_RUN_TAG = "ridership.warm_started_from"  # the run whose model a warm start continued
 WARM_STARTS_TAG = "ridership.warm_starts"  # warm starts in a row up to this run (0: from scratch)
 WARM_KEY_TAG = "ridership.warm_key"
+WARM_KEY_PARTS_TAG = "ridership.warm_key_parts"  # JSON: what the key hashes, to name what changed
 # ... and registered versions (the gate's decision):
 DECISION_TAG = "ridership.decision"
 REASON_TAG = "ridership.decision_reason"
@@ -271,14 +273,26 @@ def past_fits(settings: Settings, family: str, limit: int = 20) -> list:
     )
     return [PastFit(run.info.run_id, date.fromisoformat(run.data.tags[AS_OF_TAG]),
                     run.data.tags.get(WARM_KEY_TAG, ""), int(run.data.tags.get(WARM_STARTS_TAG, 0)),
-                    run.data.tags[MODEL_URI_TAG])
+                    run.data.tags[MODEL_URI_TAG], _json_dict(run.data.tags.get(WARM_KEY_PARTS_TAG)))
             for run in runs if AS_OF_TAG in run.data.tags and MODEL_URI_TAG in run.data.tags]
 
 
-def start_tags(start, key: str) -> dict[str, str]:
-    """The training-mode tags of a family run (start: a warmstart.Start; key: its warm key)."""
+def _json_dict(text: str | None) -> dict | None:
+    """A tag's JSON object; None for no tag or anything else (a hand-edited tag)."""
+    try:
+        value = json.loads(text) if text else None
+    except ValueError:
+        return None
+    return value if isinstance(value, dict) else None
+
+
+def start_tags(start) -> dict[str, str]:
+    """The training-mode tags of a family run (start: a warmstart.Start)."""
     tags = {TRAINING_MODE_TAG: start.mode, TRAINING_MODE_REASON_TAG: start.reason[:5000],
-            WARM_STARTS_TAG: str(start.warm_starts), WARM_KEY_TAG: key}
+            WARM_STARTS_TAG: str(start.warm_starts), WARM_KEY_TAG: start.key}
+    parts = json.dumps(start.key_parts, sort_keys=True)
+    if start.key_parts is not None and len(parts) <= 8000:  # MLflow's longest tag value
+        tags[WARM_KEY_PARTS_TAG] = parts
     if start.previous is not None:
         tags[WARM_FROM_RUN_TAG] = start.previous.run_id
     return tags

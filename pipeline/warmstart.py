@@ -40,12 +40,38 @@ def model_code_digest() -> str:
     return digest.hexdigest()[:12]
 
 
-def warm_key(family: Family, settings: Settings) -> str:
-    """What must be equal for `family` to continue from a previous fit (12 hex digits)."""
+def warm_key_parts(family: Family, settings: Settings) -> dict:
+    """What must be equal for `family` to continue from a previous fit, as JSON values: family,
+    class, settings (those that shape a fit, NOT_IN_KEY aside), params and model code."""
     values = {k: v for k, v in settings.training_dict().items() if k not in NOT_IN_KEY}
-    payload = {"family": family.name, "class": f"{type(family).__module__}:{type(family).__qualname__}",
-               "settings": values, "params": family.params(), "code": model_code_digest()}
-    return hashlib.sha256(json.dumps(payload, sort_keys=True, default=str).encode()).hexdigest()[:12]
+    parts = {"family": family.name, "class": f"{type(family).__module__}:{type(family).__qualname__}",
+             "settings": values, "params": family.params(), "code": model_code_digest()}
+    return json.loads(json.dumps(parts, default=str))
+
+
+def key_of(parts: dict) -> str:
+    """The warm key (12 hex digits) of `warm_key_parts`."""
+    return hashlib.sha256(json.dumps(parts, sort_keys=True, default=str).encode()).hexdigest()[:12]
+
+
+def warm_key(family: Family, settings: Settings) -> str:
+    return key_of(warm_key_parts(family, settings))
+
+
+def changes(before: dict, after: dict, shown: int = 4) -> str:
+    """The warm-key parts that differ, e.g. "setting epochs 500 -> 3, model code '1a2b' -> '3c4d'";
+    settings and params are compared one by one."""
+    named = {"settings": "setting", "params": "param"}
+    diffs = []
+    for part in sorted(set(before) | set(after)):
+        old, new = before.get(part), after.get(part)
+        if part in named and isinstance(old, dict) and isinstance(new, dict):
+            diffs += [f"{named[part]} {k} {old.get(k)!r} -> {new.get(k)!r}"
+                      for k in sorted(set(old) | set(new)) if old.get(k) != new.get(k)]
+        elif old != new:
+            diffs.append(f"{'model code' if part == 'code' else part} {old!r} -> {new!r}")
+    more = f" and {len(diffs) - shown} more" if len(diffs) > shown else ""
+    return ", ".join(diffs[:shown]) + more
 
 
 @dataclass(frozen=True)
@@ -56,6 +82,7 @@ class PastFit:
     warm_key: str
     warm_starts: int  # warm starts in a row that led to it (0: it was trained from scratch)
     model_uri: str
+    warm_key_parts: dict | None = None  # None for fits recorded before the parts were
 
 
 @dataclass(frozen=True)
@@ -64,27 +91,37 @@ class Start:
     reason: str
     previous: PastFit | None = None  # the fit a warm start continues from
     warm_starts: int = 0  # warm starts in a row, this one included
+    key_parts: dict | None = None  # this training's warm_key_parts
+
+    @property
+    def key(self) -> str:
+        return key_of(self.key_parts) if self.key_parts is not None else ""
 
 
 def choose(family: Family, settings: Settings, past: list[PastFit]) -> Start:
     """How `family` trains as of `settings.as_of`, given the family's past fits (any order):
     WARM from the latest one on an earlier cutoff if its warm key matches and the run of warm
-    starts is not at `settings.max_warm_starts`, else SCRATCH; the reason says which rule decided."""
+    starts is not at `settings.max_warm_starts`, else SCRATCH; the reason says which rule decided
+    (and, for a changed key, what changed)."""
+    parts = warm_key_parts(family, settings)
+    scratch = functools.partial(Start, SCRATCH, key_parts=parts)
     if not family.warm_starts:
-        return Start(SCRATCH, f"{family.name} has no warm start")
+        return scratch(f"{family.name} has no warm start")
     if settings.from_scratch:
-        return Start(SCRATCH, "forced from scratch (from_scratch)")
+        return scratch("forced from scratch (from_scratch)")
     if not settings.warm_start or settings.max_warm_starts == 0:
-        return Start(SCRATCH, "warm starts are off (warm_start is false or max_warm_starts is 0)")
+        return scratch("warm starts are off (warm_start is false or max_warm_starts is 0)")
     earlier = [p for p in past if p.as_of < settings.as_of]
     if not earlier:
-        return Start(SCRATCH, f"no earlier fit of {family.name} before {settings.as_of}")
+        return scratch(f"no earlier fit of {family.name} before {settings.as_of}")
     latest = max(earlier, key=lambda p: p.as_of)
-    if latest.warm_key != warm_key(family, settings):
-        return Start(SCRATCH, f"settings, params or model code changed since run {latest.run_id} "
-                              f"(as of {latest.as_of})")
+    if latest.warm_key != key_of(parts):
+        what = f": {changes(latest.warm_key_parts, parts)}" if latest.warm_key_parts is not None else ""
+        return scratch(f"settings, params or model code changed since run {latest.run_id} "
+                       f"(as of {latest.as_of}){what}")
     if latest.warm_starts >= settings.max_warm_starts:
-        return Start(SCRATCH, f"{latest.warm_starts} warm start(s) in a row up to run {latest.run_id}, "
-                              f"the most allowed (max_warm_starts)")
+        return scratch(f"{latest.warm_starts} warm start(s) in a row up to run {latest.run_id}, "
+                       f"the most allowed (max_warm_starts)")
     return Start(WARM, f"continues from run {latest.run_id} as of {latest.as_of}, "
-                       f"{(settings.as_of - latest.as_of).days} days of data later", latest, latest.warm_starts + 1)
+                       f"{(settings.as_of - latest.as_of).days} days of data later", latest,
+                 latest.warm_starts + 1, parts)

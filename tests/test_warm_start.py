@@ -4,6 +4,7 @@ run's tags say which mode ran."""
 
 from __future__ import annotations
 
+import json
 from datetime import date
 
 import numpy as np
@@ -12,7 +13,7 @@ import pytest
 from pipeline import families, steps, tracking, warmstart
 from pipeline.config import Settings
 from pipeline.families.keras_family import KerasFamily
-from pipeline.warmstart import SCRATCH, WARM, PastFit, choose, warm_key
+from pipeline.warmstart import SCRATCH, WARM, PastFit, choose, key_of, warm_key, warm_key_parts
 from tests.pipeline_runs import prepared
 
 MAY, JUNE, JULY = date(2019, 5, 31), date(2019, 6, 30), date(2019, 7, 31)
@@ -28,7 +29,8 @@ def test_the_trigger_forms_from_scratch_and_the_environment_force_a_start_from_s
 
 
 def past(settings: Settings, name: str, as_of: date, warm_starts: int = 0, run_id: str = "r1") -> PastFit:
-    return PastFit(run_id, as_of, warm_key(families.create(name, settings), settings), warm_starts, "models:/m")
+    parts = warm_key_parts(families.create(name, settings), settings)
+    return PastFit(run_id, as_of, key_of(parts), warm_starts, "models:/m", parts)
 
 
 def test_a_family_continues_from_its_latest_earlier_fit_with_the_same_key():
@@ -44,8 +46,8 @@ def test_a_family_continues_from_its_latest_earlier_fit_with_the_same_key():
 
 
 @pytest.mark.parametrize("change, reason", [
-    ({"seq_length": 28}, "settings, params or model code changed since run may"),
-    ({"epochs": 3}, "settings, params or model code changed since run may"),
+    ({"seq_length": 28}, "changed since run may (as of 2019-05-31): param seq_length 56 -> 28, setting seq_length 56 -> 28"),
+    ({"epochs": 3}, "changed since run may (as of 2019-05-31): param epochs_max 500 -> 3, setting epochs 500 -> 3"),
     ({"from_scratch": True}, "forced from scratch"),
     ({"warm_start": False}, "warm starts are off"),
     ({"max_warm_starts": 0}, "warm starts are off"),
@@ -59,6 +61,18 @@ def test_a_change_forced_or_a_long_run_of_warm_starts_trains_from_scratch(change
 
     assert (start.mode, start.previous) == (SCRATCH, None)
     assert reason in start.reason
+
+
+def test_a_fit_recorded_without_its_key_parts_still_says_that_the_key_changed():
+    before, tonight = Settings(as_of=MAY), Settings(as_of=JUNE, epochs=3)
+    fit = past(before, "linear", MAY, run_id="may")
+    older = PastFit(fit.run_id, fit.as_of, fit.warm_key, fit.warm_starts, fit.model_uri)  # no parts
+
+    start = choose(families.create("linear", tonight), tonight, [older])
+
+    assert start.mode == SCRATCH
+    assert start.reason == "settings, params or model code changed since run may (as of 2019-05-31)"
+    assert start.key == warm_key(families.create("linear", tonight), tonight)
 
 
 def test_the_cutoff_family_list_and_warm_budget_are_not_in_the_key():
@@ -127,6 +141,8 @@ def test_nightly_trainings_warm_start_from_the_last_fit_and_tag_the_mode(tmp_pat
     # A settings change (a shorter input window: another architecture) trains from scratch.
     assert (july["mode"], july_tags[tracking.TRAINING_MODE_TAG]) == (SCRATCH, SCRATCH)
     assert "changed since run " + june["run_id"] in july_tags[tracking.TRAINING_MODE_REASON_TAG]
+    assert "setting seq_length 56 -> 28" in july_tags[tracking.TRAINING_MODE_REASON_TAG]
+    assert july_tags[tracking.WARM_KEY_TAG] == warmstart.key_of(json.loads(july_tags[tracking.WARM_KEY_PARTS_TAG]))
     assert tracking.WARM_FROM_RUN_TAG not in july_tags and first_weights[2] is None
 
 
@@ -140,4 +156,5 @@ def test_a_previous_model_that_does_not_load_means_a_start_from_scratch(tmp_path
 
     assert start.mode == warmstart.SCRATCH
     assert start.reason == "run gone's model does not continue (OSError: no file)"
+    assert start.key == warm_key(linear, settings)  # tonight's fit can be continued from tomorrow
     assert not linear.warm
