@@ -290,8 +290,8 @@ def start_tags(start) -> dict[str, str]:
     """The training-mode tags of a family run (start: a warmstart.Start)."""
     tags = {TRAINING_MODE_TAG: start.mode, TRAINING_MODE_REASON_TAG: start.reason[:5000],
             WARM_STARTS_TAG: str(start.warm_starts), WARM_KEY_TAG: start.key}
-    parts = json.dumps(start.key_parts, sort_keys=True)
-    if start.key_parts is not None and len(parts) <= 8000:  # MLflow's longest tag value
+    parts = json.dumps(start.key_parts, sort_keys=True) if start.key_parts is not None else ""
+    if 0 < len(parts) <= 8000:  # MLflow's longest tag value
         tags[WARM_KEY_PARTS_TAG] = parts
     if start.previous is not None:
         tags[WARM_FROM_RUN_TAG] = start.previous.run_id

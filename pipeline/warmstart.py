@@ -54,10 +54,6 @@ def key_of(parts: dict) -> str:
     return hashlib.sha256(json.dumps(parts, sort_keys=True, default=str).encode()).hexdigest()[:12]
 
 
-def warm_key(family: Family, settings: Settings) -> str:
-    return key_of(warm_key_parts(family, settings))
-
-
 def changes(before: dict, after: dict, shown: int = 4) -> str:
     """The warm-key parts that differ, e.g. "setting epochs 500 -> 3, model code '1a2b' -> '3c4d'";
     settings and params are compared one by one."""

@@ -13,7 +13,7 @@ import pytest
 from pipeline import families, steps, tracking, warmstart
 from pipeline.config import Settings
 from pipeline.families.keras_family import KerasFamily
-from pipeline.warmstart import SCRATCH, WARM, PastFit, choose, key_of, warm_key, warm_key_parts
+from pipeline.warmstart import SCRATCH, WARM, PastFit, choose, key_of, warm_key_parts
 from tests.pipeline_runs import prepared
 
 MAY, JUNE, JULY = date(2019, 5, 31), date(2019, 6, 30), date(2019, 7, 31)
@@ -26,6 +26,10 @@ def test_the_trigger_forms_from_scratch_and_the_environment_force_a_start_from_s
     assert run_overrides({"from_scratch": False}) == {}  # unticked: the configured value stands
     assert Settings.from_env({"RIDERSHIP_FROM_SCRATCH": "true"}).from_scratch
     assert not Settings.from_env({}).from_scratch
+
+
+def warm_key(family, settings: Settings) -> str:
+    return key_of(warm_key_parts(family, settings))
 
 
 def past(settings: Settings, name: str, as_of: date, warm_starts: int = 0, run_id: str = "r1") -> PastFit:

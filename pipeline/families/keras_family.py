@@ -210,13 +210,9 @@ class KerasFamily(Family):
             scaled = out[:, -1, :] if self.mode == "seq2seq" else out
         return scaled * self.settings.scale
 
-    def _predict(self, X: np.ndarray, repeated: bool = False) -> np.ndarray:
+    def _predict(self, X: np.ndarray) -> np.ndarray:
         import keras
 
-        # A rollout calls the model H times: trace it once (XLA where it was fitted so), since an
-        # eager RNN steps through its time steps in Python. One call is cheaper eagerly.
-        if repeated:
-            return np.asarray(self.model.predict_on_batch(X))
         return keras.ops.convert_to_numpy(self.model(X, training=False))
 
     def _rollout(self, X: np.ndarray, origins: pd.DatetimeIndex) -> np.ndarray:
@@ -227,7 +223,9 @@ class KerasFamily(Family):
         window = X.copy()
         out = np.empty((len(origins), horizon), dtype=np.float32)
         for h in range(horizon):
-            step = self._predict(window, repeated=True).reshape(len(origins), len(self.targets))
+            # H calls: traced once (XLA where it was fitted so) rather than eager, where an RNN
+            # steps through its time steps in Python; a single call (_predict) is cheaper eagerly.
+            step = np.asarray(self.model.predict_on_batch(window)).reshape(len(origins), len(self.targets))
             out[:, h] = step[:, target_pos]
             row = np.zeros((len(origins), 1, len(self.inputs)), dtype=np.float32)
             for k, column in enumerate(self.targets):
