@@ -6,7 +6,7 @@ import pytest
 
 from pipeline import families
 from pipeline.config import Settings
-from pipeline.families.boosting import WARMUP_DAYS, design
+from pipeline.families.boosting import DEDICATED_FILE, MODEL_FILE, PARAMS, WARMUP_DAYS, design
 from pipeline.scoring import evaluate, scoring_origins
 from pipeline.serving import load_logged_family
 from tests.pipeline_runs import logged_model
@@ -59,3 +59,36 @@ def test_refuses_too_short_a_history(frame):
     family = families.create("lightgbm", Settings(boosting_history_months=6))
     with pytest.raises(ValueError, match="days of history"):
         family.fit(None, frame)
+
+
+def test_the_first_horizon_has_a_model_of_its_own(trained, frame):
+    assert sorted(trained.dedicated) == [1]
+    history = frame.loc[:"2019-05-31"]
+    origins = scoring_origins(trained.settings)
+    forecasts = trained.forecast(history, origins)
+    positions = history.asfreq("D").index.get_indexer(origins)
+    rows = design(history.asfreq("D"), positions, np.ones(len(origins), dtype=int), "rail")
+    level = rows.pop("level").to_numpy()
+    np.testing.assert_allclose(forecasts[:, 0], trained.dedicated[1].predict(rows) * level, rtol=1e-12)
+    assert not np.allclose(forecasts[:, 0], trained.booster.predict(rows) * level, rtol=1e-3)
+
+
+def test_a_model_saved_with_fewer_features_keeps_forecasting(trained, frame, tmp_path):
+    """A champion saved by an earlier version (one booster, fewer features) after an upgrade."""
+    import lightgbm
+
+    rows, labels = trained.training_rows(frame)
+    older = [c for c in rows.columns if not c.endswith("_week") and c != "same_weekday_trend"]
+    booster = lightgbm.train({**PARAMS, "verbosity": -1}, lightgbm.Dataset(rows[older], labels), num_boost_round=5)
+    trained.save(tmp_path)
+    (tmp_path / DEDICATED_FILE.format(1)).unlink()
+    booster.save_model(str(tmp_path / MODEL_FILE))
+    loaded = families.load(tmp_path)
+    assert loaded.dedicated == {}
+    history = frame.loc[:"2019-05-31"].asfreq("D")
+    origins = scoring_origins(trained.settings)[:3]
+    positions = history.index.get_indexer(origins)
+    expected = design(history, np.repeat(positions, 14), np.tile(np.arange(1, 15), 3), "rail")
+    level = expected.pop("level").to_numpy()
+    np.testing.assert_allclose(loaded.forecast(history, origins).ravel(),
+                               booster.predict(expected[older]) * level, rtol=1e-12)

@@ -7,7 +7,9 @@ and whose label is the target day's rail count divided by the 28-day level at th
 relative to the level let one model learn from every year since 2001, across the network's
 growth and decline, which a 56-day window over 36 months cannot (yearly patterns, holidays).
 Direct rather than recursive, so errors do not compound over the horizon (Taieb et al., "A
-review and comparison of strategies for multi-step ahead time series forecasting", 2012).
+review and comparison of strategies for multi-step ahead time series forecasting", 2012). The
+first DEDICATED_HORIZONS horizons each get a model of their own, trained on their rows only: one
+model for every horizon gives a day-ahead forecast too little of its capacity.
 """
 
 from __future__ import annotations
@@ -22,6 +24,8 @@ from pipeline.calendar import COVARIATES, covariates
 from pipeline.families.base import Family, FitResult
 
 MODEL_FILE = "lightgbm.txt"
+DEDICATED_FILE = "lightgbm_h{}.txt"
+DEDICATED_HORIZONS = 1
 LEVEL_DAYS = 28
 YEAR_DAYS = 364  # 52 weeks: the same weekday a year before
 WARMUP_DAYS = YEAR_DAYS + 2 * LEVEL_DAYS
@@ -74,6 +78,12 @@ def design(frame: pd.DataFrame, origins: np.ndarray, horizons: np.ndarray, targe
         "last_year_next": _at(series, targets - YEAR_DAYS + 7) / last_year_level,
         "bus_origin": _at(bus, origins) / bus_level,
         "bus_same_weekday": _at(bus, same_weekday) / bus_level,
+        # the latest days against a week before: a shock (a storm, a strike) that tomorrow may repeat
+        "origin_week": _at(series, origins) / _at(series, origins - 7),
+        "origin_1_week": _at(series, origins - 1) / _at(series, origins - 8),
+        "same_weekday_trend": _at(series, same_weekday) / _at(series, same_weekday - 7),
+        **{f"origin_{k}": _at(series, origins - k) / level for k in range(2, 7)},
+        "bus_week": _at(bus, origins) / _at(bus, origins - 7),
     }
     first_day = frame.index[0].date()
     target_days = [first_day + timedelta(days=int(p)) for p in targets]
@@ -99,6 +109,7 @@ class GradientBoosting(Family):
     def __init__(self, settings):
         super().__init__(settings)
         self.booster = None
+        self.dedicated: dict[int, object] = {}  # horizon -> its own booster
 
     def history_days(self) -> int:
         return WARMUP_DAYS + 1
@@ -136,11 +147,17 @@ class GradientBoosting(Family):
 
         rows, labels = self.training_rows(frame)
         params = {**PARAMS, "seed": self.settings.seed, "num_threads": max(self.settings.tf_threads, 1)}
-        data = lightgbm.Dataset(rows, labels, categorical_feature=[f"target_{c}" for c in CATEGORICAL])
+        categorical = [f"target_{c}" for c in CATEGORICAL]
+        data = lightgbm.Dataset(rows, labels, categorical_feature=categorical)
         record: dict = {}
         self.booster = lightgbm.train(params, data, num_boost_round=ROUNDS,
                                       valid_sets=[data], valid_names=["train"],
                                       callbacks=[lightgbm.record_evaluation(record)])
+        self.dedicated = {}
+        for h in range(1, min(DEDICATED_HORIZONS, self.settings.horizon) + 1):
+            mine = (rows["horizon"] == h).to_numpy()
+            own = lightgbm.Dataset(rows[mine], labels[mine], categorical_feature=categorical)
+            self.dedicated[h] = lightgbm.train(params, own, num_boost_round=ROUNDS)
         return FitResult(epochs=ROUNDS, history={"loss": next(iter(record["train"].values()))})
 
     def forecast(self, frame: pd.DataFrame, origins: pd.DatetimeIndex) -> np.ndarray:
@@ -154,17 +171,33 @@ class GradientBoosting(Family):
         rows = design(history, np.repeat(positions, horizon), np.tile(np.arange(1, horizon + 1), len(origins)),
                       self.settings.target)
         level = rows.pop("level").to_numpy()
-        return (self.booster.predict(rows) * level).reshape(len(origins), horizon)
+        relative = self._predict(self.booster, rows)
+        for h, booster in self.dedicated.items():
+            mine = (rows["horizon"] == h).to_numpy()
+            relative[mine] = self._predict(booster, rows[mine])
+        return (relative * level).reshape(len(origins), horizon)
+
+    @staticmethod
+    def _predict(booster, rows: pd.DataFrame) -> np.ndarray:
+        # The booster's own feature list: a model saved by an earlier version, with fewer
+        # features, keeps forecasting after the code gains new ones.
+        return booster.predict(rows[booster.feature_name()])
 
     def params(self) -> dict:
         return {**PARAMS, "rounds": ROUNDS, "features": ",".join(feature_names()),
+                "dedicated_horizons": min(DEDICATED_HORIZONS, self.settings.horizon),
                 "history_months": self.settings.boosting_history_months,
                 "covariates": ",".join(COVARIATES), "label": f"{self.settings.target} / {LEVEL_DAYS}-day level"}
 
     def _save_state(self, directory: Path) -> None:
         self.booster.save_model(str(directory / MODEL_FILE))
+        for h, booster in self.dedicated.items():
+            booster.save_model(str(directory / DEDICATED_FILE.format(h)))
 
     def _load_state(self, directory: Path) -> None:
         import lightgbm
 
         self.booster = lightgbm.Booster(model_file=str(directory / MODEL_FILE))
+        self.dedicated = {h: lightgbm.Booster(model_file=str(directory / DEDICATED_FILE.format(h)))
+                          for h in range(1, self.settings.horizon + 1)
+                          if (directory / DEDICATED_FILE.format(h)).exists()}
