@@ -105,8 +105,8 @@ class Settings:
     # XLA-compile the train step: Keras leaves XLA off on CPU-only TensorFlow, but these small
     # recurrent nets spend most of a step in per-timestep loop overhead, which XLA fuses away.
     jit_compile: bool = True
-    # Train steps per compiled call: fewer Python round trips per epoch, same updates.
-    steps_per_execution: int = 32
+    # Train steps per compiled call, 0 for a whole epoch: fewer Python round trips, same updates.
+    steps_per_execution: int = 0
     # -- validation and the nightly source ----------------------------------------------
     max_daily_boardings: int = 5_000_000
     # A run's data cutoff is the last day of the source up to its as-of date; a source whose last

@@ -4,6 +4,7 @@ import pytest
 
 from pipeline.config import Settings
 from pipeline.families.batches import ChapterBatches, shuffle_buffer
+from pipeline.families.keras_family import steps_per_call
 
 
 def test_shuffle_buffer_permutes_only_within_reach_of_the_buffer():
@@ -25,16 +26,11 @@ def test_a_buffer_of_one_keeps_the_order():
 class Recording(ChapterBatches):
     def __init__(self, *args, **kwargs):
         super().__init__(*args, **kwargs)
-        self.served = {}  # epoch -> windows served; epoch 0: Keras peeking at shapes
-        self.epoch = 0
-
-    def on_epoch_begin(self):
-        super().on_epoch_begin()
-        self.epoch += 1
+        self.served = {}  # batch index -> windows served (Keras peeks at the first batches for their shapes)
 
     def __getitem__(self, index):
         X, y = super().__getitem__(index)
-        self.served.setdefault(self.epoch, []).extend(X[:, 0, 0].astype(int))
+        self.served[index] = X[:, 0, 0].astype(int).tolist()
         return X, y
 
 
@@ -44,10 +40,12 @@ def test_keras_fit_serves_every_window_once_per_epoch_in_a_new_local_order(chron
     X = np.broadcast_to(np.arange(n, dtype=np.float32)[:, None, None], (n, 3, 1)).copy()
     y = np.zeros((n, 1), np.float32)
     batches = Recording(X, y, batch, seed=42, chronological=chronological)
+    per_epoch = batches.batches_per_epoch
     model = keras.Sequential([keras.Input((3, 1)), keras.layers.Flatten(), keras.layers.Dense(1)])
-    model.compile(loss="mse", optimizer="sgd")
-    model.fit(batches, epochs=2, shuffle=False, verbose=0)
-    first, second = (np.array(batches.served[epoch]) for epoch in (1, 2))
+    model.compile(loss="mse", optimizer="sgd", steps_per_execution=steps_per_call(n, Settings(batch_size=batch)))
+    model.fit(batches, epochs=2, steps_per_epoch=per_epoch, shuffle=False, verbose=0)
+    first, second = (np.concatenate([batches.served[i] for i in range(e * per_epoch, (e + 1) * per_epoch)])
+                     for e in (0, 1))
     assert sorted(first) == sorted(second) == list(range(n))
     assert not np.array_equal(first, second)
     stream = np.arange(n) if chronological else np.random.RandomState(42).permutation(n)
@@ -58,12 +56,23 @@ def test_keras_fit_serves_every_window_once_per_epoch_in_a_new_local_order(chron
         assert (np.arange(n) >= rank[epoch] - 63).all()
 
 
-def test_same_seed_same_batches():
-    X, y = np.zeros((100, 2, 1), np.float32), np.zeros((100, 1), np.float32)
+def test_each_epoch_is_drawn_once_in_epoch_order_whatever_batch_is_asked_first():
+    X, y = np.arange(100, dtype=np.float32)[:, None, None], np.zeros((100, 1), np.float32)
     a, b = (ChapterBatches(X, y, 8, seed=7, chronological=False) for _ in range(2))
-    for _ in range(3):
-        a.on_epoch_begin(), b.on_epoch_begin()
-        np.testing.assert_array_equal(a.order, b.order)
+    late = b[3 * b.batches_per_epoch + 2]  # epoch 3 first: epochs 0..2 are drawn before it
+    for epoch in range(4):
+        assert sorted(a.order(epoch)) == list(range(100))
+        np.testing.assert_array_equal(a.order(epoch), b.order(epoch))
+    np.testing.assert_array_equal(late[0][:, 0, 0], a.order(3)[16:24])
+    assert not np.array_equal(a.order(0), a.order(1))
+    # the last batch of an epoch is the short one
+    assert len(a[a.batches_per_epoch - 1][0]) == 100 - 8 * 12
+
+
+@pytest.mark.parametrize("setting, windows, expected", [(0, 1025, 33), (32, 1025, 11), (1, 1025, 1),
+                                                       (0, 64, 2), (500, 64, 2), (5, 96, 3)])
+def test_a_compiled_call_never_runs_into_the_next_epoch(setting, windows, expected):
+    assert steps_per_call(windows, Settings(steps_per_execution=setting, batch_size=32)) == expected
 
 
 def test_window_order_is_validated():

@@ -32,8 +32,40 @@ def shuffle_buffer(order: np.ndarray, buffer_size: int, rng: np.random.Generator
     return np.asarray(out, dtype=np.int64)
 
 
+class EpochStream(keras.utils.PyDataset):
+    """ChapterBatches' epochs one after another as one endless stream, so that `fit` keeps one
+    iterator for the whole training (steps_per_epoch = batches_per_epoch) instead of building a
+    new one every epoch. Batch i is batch i % batches_per_epoch of epoch i // batches_per_epoch."""
+
+    def __init__(self, batches: "ChapterBatches"):
+        super().__init__()
+        self.batches, self.orders = batches, []
+
+    @property
+    def batches_per_epoch(self) -> int:
+        return len(self.batches)
+
+    @property
+    def num_batches(self):
+        return None
+
+    def __getitem__(self, index: int):
+        epoch, position = divmod(index, self.batches_per_epoch)
+        while len(self.orders) <= epoch:  # each epoch's order drawn once, in epoch order
+            self.batches.on_epoch_begin()
+            self.orders.append(self.batches.order)
+        rows = self.orders[epoch][position * self.batches.batch_size:(position + 1) * self.batches.batch_size]
+        return self.batches.X[rows], self.batches.y[rows]
+
+
 class ChapterBatches(keras.utils.PyDataset):
-    """Batches of (X, y) in the chapter's order; a new local shuffle at every epoch."""
+    """Batches of (X, y) in the chapter's order, a new local shuffle at every epoch, served as one
+    endless stream: batch i is batch i % batches_per_epoch of epoch i // batches_per_epoch.
+
+    Fit with steps_per_epoch=batches_per_epoch: Keras then keeps one iterator for the whole
+    training. A stream that ends every epoch makes it build a new tf.data iterator per epoch,
+    which costs more than a small net's epoch of train steps.
+    """
 
     def __init__(self, X: np.ndarray, y: np.ndarray, batch_size: int, seed: int, chronological: bool):
         super().__init__()
@@ -42,14 +74,24 @@ class ChapterBatches(keras.utils.PyDataset):
         if not chronological:
             np.random.RandomState(seed).shuffle(self.stream)
         self.rng = np.random.default_rng(seed)
-        self.order = self.stream
+        self.orders: list[np.ndarray] = []
 
-    def on_epoch_begin(self) -> None:
-        self.order = shuffle_buffer(self.stream, self.batch_size * BUFFER_BATCHES, self.rng)
-
-    def __len__(self) -> int:
+    @property
+    def batches_per_epoch(self) -> int:
         return math.ceil(len(self.X) / self.batch_size)
 
+    @property
+    def num_batches(self) -> None:
+        return None  # endless
+
+    def order(self, epoch: int) -> np.ndarray:
+        """The windows of `epoch` (from 0) in the order they are served; every epoch's order is
+        drawn once, in epoch order, whatever order Keras asks for batches in."""
+        while len(self.orders) <= epoch:
+            self.orders.append(shuffle_buffer(self.stream, self.batch_size * BUFFER_BATCHES, self.rng))
+        return self.orders[epoch]
+
     def __getitem__(self, index: int):
-        rows = self.order[index * self.batch_size:(index + 1) * self.batch_size]
+        epoch, position = divmod(index, self.batches_per_epoch)
+        rows = self.order(epoch)[position * self.batch_size:(position + 1) * self.batch_size]
         return self.X[rows], self.y[rows]

@@ -33,6 +33,14 @@ log = logging.getLogger(__name__)
 MOMENTUM = 0.9
 
 
+def steps_per_call(windows: int, settings) -> int:
+    """Train steps per compiled call: Settings.steps_per_execution rounded down to a divisor of an
+    epoch's batches (a call must not run into the next epoch's batches), a whole epoch for 0."""
+    per_epoch = math.ceil(windows / settings.batch_size)
+    wanted = per_epoch if settings.steps_per_execution <= 0 else min(settings.steps_per_execution, per_epoch)
+    return max(k for k in range(1, wanted + 1) if per_epoch % k == 0)
+
+
 class KerasFamily(Family):
     inputs: ClassVar[tuple[str, ...]] = FEATURES
     targets: ClassVar[tuple[str, ...]] = ("rail",)
@@ -101,19 +109,20 @@ class KerasFamily(Family):
                              min(self.settings.warm_patience, self.settings.patience)) if self.warm
                             else (self.settings.epochs, self.settings.patience))
         metrics, monitor = self.stopping_metrics()
+        batches = self._training_batches(windows["X_fit"], self.prepare_targets(windows["y_fit"]))
         self.model.compile(
             loss=self.loss(),
             loss_weights=float(len(self.targets)) if self.independent_targets else None,
             optimizer=self.optimizer(),
             metrics=metrics,
             jit_compile=self.settings.jit_compile,
-            steps_per_execution=self.settings.steps_per_execution,
+            steps_per_execution=steps_per_call(len(windows["X_fit"]), self.settings),
         )
         stop = keras.callbacks.EarlyStopping(
             monitor=monitor, mode="min", patience=patience, restore_best_weights=True
         )
         history = self.model.fit(
-            **self._training_batches(windows["X_fit"], self.prepare_targets(windows["y_fit"])),
+            **batches,
             validation_data=(windows["X_stop"], self.prepare_targets(windows["y_stop"])),
             epochs=epochs,
             callbacks=[stop, keras.callbacks.TerminateOnNaN(), self._progress(monitor, epochs),
@@ -161,7 +170,7 @@ class KerasFamily(Family):
 
         batches = ChapterBatches(X, y, self.settings.batch_size, self.settings.seed,
                                  chronological=self.mode == "seq2seq")
-        return {"x": batches, "shuffle": False}
+        return {"x": batches, "shuffle": False, "steps_per_epoch": batches.batches_per_epoch}
 
     @property
     def training_recipe(self) -> str:
