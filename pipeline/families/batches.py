@@ -32,32 +32,6 @@ def shuffle_buffer(order: np.ndarray, buffer_size: int, rng: np.random.Generator
     return np.asarray(out, dtype=np.int64)
 
 
-class EpochStream(keras.utils.PyDataset):
-    """ChapterBatches' epochs one after another as one endless stream, so that `fit` keeps one
-    iterator for the whole training (steps_per_epoch = batches_per_epoch) instead of building a
-    new one every epoch. Batch i is batch i % batches_per_epoch of epoch i // batches_per_epoch."""
-
-    def __init__(self, batches: "ChapterBatches"):
-        super().__init__()
-        self.batches, self.orders = batches, []
-
-    @property
-    def batches_per_epoch(self) -> int:
-        return len(self.batches)
-
-    @property
-    def num_batches(self):
-        return None
-
-    def __getitem__(self, index: int):
-        epoch, position = divmod(index, self.batches_per_epoch)
-        while len(self.orders) <= epoch:  # each epoch's order drawn once, in epoch order
-            self.batches.on_epoch_begin()
-            self.orders.append(self.batches.order)
-        rows = self.orders[epoch][position * self.batches.batch_size:(position + 1) * self.batches.batch_size]
-        return self.batches.X[rows], self.batches.y[rows]
-
-
 class ChapterBatches(keras.utils.PyDataset):
     """Batches of (X, y) in the chapter's order, a new local shuffle at every epoch, served as one
     endless stream: batch i is batch i % batches_per_epoch of epoch i // batches_per_epoch.
