@@ -150,8 +150,9 @@ def render(a: dict | None, b: dict, imports: str) -> str:
         + (f", (a) run {a['date']}" if a else "") + f". Protocol `{PROTOCOL}`, up to {b['epochs']} epochs, "
         "early stopping patience 50, every family scored on the three months up to its cutoff.",
         "(a): as of 2019-05-31, one process, families one after another, TensorFlow's default threads, no XLA, "
-        "one step per call. (b): `ridership_training` as of 2019-05-31 under the Airflow scheduler (LocalExecutor, "
-        "one training per core, one TensorFlow thread each, XLA-compiled train steps, 32 steps per call, windows "
+        "one step per call (since 822a068 it also keeps one data iterator for a whole fit, as (b) does; a notebook "
+        "builds one per epoch). (b): `ridership_training` as of 2019-05-31 under the Airflow scheduler (LocalExecutor, "
+        "one training per core, one TensorFlow thread each, XLA-compiled train steps, an epoch per call, windows "
         "read from the materialized store, slowest families first), every family from scratch. (c): the same "
         f"DAG in the same state {warm['as_of']}, a week of data later: the families that can continue from (b)'s "
         "fit (pipeline/warmstart.py: up to 100 epochs, patience 10).",
