@@ -33,7 +33,7 @@ class RidershipForecaster(mlflow.pyfunc.PythonModel):
 
         self.family = families.load(Path(context.artifacts[FAMILY_ARTIFACT]))
 
-    def predict(self, context, model_input, params=None):
+    def predict(self, context, model_input: pd.DataFrame, params: dict | None = None) -> pd.DataFrame:
         frame = history_frame(model_input)
         origin = frame.index[-1]
         values = self.family.forecast(frame, pd.DatetimeIndex([origin]))[0]

@@ -89,5 +89,9 @@ def test_task_logs_have_no_error_lines_from_start_up_chatter(celery_run):
     records = [json.loads(line) for f in logs for line in f.read_text().splitlines() if line.startswith("{")]
     errors = [r["event"][:200] for r in records if r.get("level") in ("error", "critical")]
     assert errors == []
-    # the chatter is still there for whoever needs it, at INFO
-    assert any(r.get("level") == "info" and "oneDNN" in str(r.get("event")) for r in records)
+    # Whatever TensorFlow printed on this processor (oneDNN, the cudart probe, cpu_feature_guard or
+    # nothing: tests/test_runtime.py makes the native output itself) is kept for whoever needs it,
+    # at INFO; and the trainings did log their progress.
+    chatter = [r for r in records if str(r.get("event", "")).startswith("tensorflow: ")]
+    assert all(r.get("level") == "info" for r in chatter), chatter[:3]
+    assert any(r.get("level") == "info" and str(r.get("event", "")).startswith("trained ") for r in records)
