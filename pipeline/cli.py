@@ -20,6 +20,7 @@ import logging
 import sys
 from typing import Any, Callable
 
+from pipeline import runtime
 from pipeline.config import Settings, parse_date
 from pipeline.errors import DataValidationError, RidershipError
 
@@ -112,6 +113,7 @@ def parser() -> argparse.ArgumentParser:
 def main(argv: list[str] | None = None) -> int:
     args = parser().parse_args(argv)
     logging.basicConfig(level=logging.WARNING, format="%(levelname)s %(name)s: %(message)s")
+    runtime.route_logs()  # MLflow's notices and warnings through logging, at their level
     try:
         settings = Settings.from_env(as_of=parse_date(args.as_of), data_uri=args.data, epochs=args.epochs)
         result = COMMANDS[args.command](settings, args)

@@ -9,7 +9,7 @@ from datetime import date, datetime, timezone
 import pandas as pd
 import sqlalchemy as sa
 
-from pipeline import storage, tracking
+from pipeline import storage, stores, tracking
 from pipeline.calendar import day_type
 from pipeline.config import Settings
 from pipeline.errors import NoChampionError
@@ -39,18 +39,19 @@ def forecasts_table(settings: Settings) -> sa.Table:
 
 
 def connect(settings: Settings) -> tuple[sa.Engine, sa.Table]:
-    """The engine and the table, created if missing and given any interval columns it lacks."""
-    if settings.forecast_db_uri.startswith("sqlite:///"):
-        storage.local_path(settings.forecast_db_uri[len("sqlite:///"):]).parent.mkdir(parents=True, exist_ok=True)
-    db = sa.create_engine(settings.forecast_db_uri)
+    """The engine and the table; the table is created, or given the interval columns it lacks, once
+    per process (stores.sql_engine), not on every read."""
     table = forecasts_table(settings)
-    table.metadata.create_all(db)
-    present = {c["name"] for c in sa.inspect(db).get_columns(table.name)}
-    with db.begin() as connection:
+
+    def schema(connection: sa.Connection) -> None:
+        table.metadata.create_all(connection)
+        present = {c["name"] for c in sa.inspect(connection).get_columns(table.name)}
         for name in interval_columns(settings):
             if name not in present:  # a new coverage level on an existing table
                 connection.execute(sa.text(f'ALTER TABLE {table.name} ADD COLUMN "{name}" FLOAT'))
-    return db, table
+
+    levels = ",".join(map(str, settings.interval_levels))
+    return stores.sql_engine(settings.forecast_db_uri, schema, f"forecasts[{levels}]"), table
 
 
 def upsert(settings: Settings, rows: list[dict]) -> int:

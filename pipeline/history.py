@@ -9,6 +9,7 @@ from typing import Any
 
 import sqlalchemy as sa
 
+from pipeline import stores
 from pipeline.config import Settings
 
 TABLE = sa.Table(
@@ -25,11 +26,8 @@ TABLE = sa.Table(
 
 
 def _engine(settings: Settings) -> sa.Engine:
-    from pipeline.forecasting import connect
-
-    db, _ = connect(settings)  # creates the database file where it is SQLite
-    TABLE.metadata.create_all(db)
-    return db
+    return stores.sql_engine(settings.forecast_db_uri, lambda connection: TABLE.metadata.create_all(connection),
+                             "champion_history")
 
 
 def record(settings: Settings, version: str, family: str, event: str, reason: str, by: str) -> None:

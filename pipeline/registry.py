@@ -9,7 +9,6 @@ version and returns the recorded decision instead of registering twice.
 
 from __future__ import annotations
 
-import fcntl
 import logging
 import math
 from contextlib import contextmanager
@@ -19,7 +18,7 @@ from typing import Any, Iterator
 import pandas as pd
 from mlflow.exceptions import MlflowException
 
-from pipeline import history, runtime, tracking
+from pipeline import history, runtime, stores, tracking
 from pipeline.config import Settings
 from pipeline.errors import PromotionError
 from pipeline.scoring import Scores, evaluate
@@ -112,10 +111,7 @@ def promotion_lock(settings: Settings) -> Iterator[None]:
             finally:
                 connection.execute(sa.text("SELECT pg_advisory_unlock(:key)"), {"key": PROMOTION_LOCK_KEY})
         return
-    path = Path(settings.home) / "promotion.lock"
-    path.parent.mkdir(parents=True, exist_ok=True)
-    with path.open("a") as handle:
-        fcntl.flock(handle, fcntl.LOCK_EX)  # released when the file is closed, also if this process dies
+    with stores.file_lock(Path(settings.home) / "promotion.lock"):
         yield
 
 

@@ -86,6 +86,16 @@ def pinned_requirements() -> list[str]:
     return pins
 
 
+def signature(example: pd.DataFrame, output: pd.DataFrame):
+    """The model's signature, inferred from an example; without MLflow's hint about integer columns
+    (the output's `horizon` is never missing), which a user cannot act on."""
+    import warnings
+
+    with warnings.catch_warnings():
+        warnings.filterwarnings("ignore", message="Hint: Inferred schema contains integer", category=UserWarning)
+        return infer_signature(example, output)
+
+
 def load_pyfunc(settings: Settings, model_uri: str):
     """The pyfunc model of a logged (models:/<model id>) or registered (models:/<name>/<version>)
     model, read from the tracking server and registry `settings` name (held in memory)."""
@@ -127,7 +137,7 @@ def log_family_model(settings: Settings, run_id: str, family: Family, history: p
             Path(staging) / MODEL_NAME,
             python_model=str(Path(__file__).with_name("serving_model.py")),  # models from code
             artifacts={FAMILY_ARTIFACT: str(Path(staging) / FAMILY_ARTIFACT)},
-            signature=infer_signature(example, output.predict(None, example)),
+            signature=signature(example, output.predict(None, example)),
             input_example=example,
             pip_requirements=pinned_requirements(),
             mlflow_model=Model(artifact_path=MODEL_NAME, run_id=run_id, model_id=model.model_id),

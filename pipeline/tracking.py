@@ -19,6 +19,7 @@ from mlflow.entities import Metric, Param
 from mlflow.exceptions import MlflowException, RestException
 from mlflow.tracking import MlflowClient
 
+from pipeline import stores
 from pipeline.config import PROJECT_ROOT, Settings
 from pipeline.errors import RidershipError
 
@@ -80,8 +81,7 @@ def with_retries(settings: Settings, action: Callable[[], T], what: str) -> T:
 
 def client(settings: Settings) -> MlflowClient:
     """A client of the tracking server and registry `settings` name; sets nothing process-wide."""
-    if settings.mlflow_tracking_uri.startswith("sqlite:///"):
-        Path(settings.mlflow_tracking_uri[len("sqlite:///"):]).parent.mkdir(parents=True, exist_ok=True)
+    stores.ensure_mlflow_store(settings.mlflow_tracking_uri)
     return MlflowClient(settings.mlflow_tracking_uri, registry_uri=settings.mlflow_tracking_uri)
 
 
