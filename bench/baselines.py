@@ -9,9 +9,10 @@ It lives outside the ``pipeline`` package and has its own virtualenv
 the project pins pandas 3.x; so it imports nothing from ``pipeline``.
 
     .venv-bench/bin/python bench/baselines.py --series SERIES.csv --plan PLAN.json \\
-        --out OUT.csv [--models seasonal_naive,autoarima,mstl,lightgbm_mlforecast]
+        --out OUT.csv [--models seasonal_naive,autoarima,mstl,lightgbm_mlforecast,lightgbm_direct]
 
-SERIES.csv: date, day_type (W/A/U), rail (bus ignored), daily and gap-free.
+SERIES.csv: date, day_type (W/A/U), rail (bus ignored), daily and gap-free; rail may be empty on
+the days after the data's last one (their day types are the known future a forecast may use).
 PLAN.json: {"horizon": h, "levels": [80, 95], "periods": [{"retrain": R, "origins": [...]}]}.
 At R each model is fitted on rail <= R only; from each origin O >= R of that period
 it forecasts O+1..O+h from rail <= O without refitting. Day types of target days are
@@ -27,7 +28,7 @@ import time
 import numpy as np
 import pandas as pd
 
-MODELS = ("seasonal_naive", "autoarima", "mstl", "lightgbm_mlforecast")
+MODELS = ("seasonal_naive", "autoarima", "mstl", "lightgbm_mlforecast", "lightgbm_direct")
 # statsforecast models: training window in days (None = all history up to R).
 SF_INPUT_SIZE = {"seasonal_naive": None, "autoarima": 3 * 365, "mstl": 4 * 365}
 DAY_TYPES = ("W", "A", "U")
@@ -91,8 +92,8 @@ def load_plan(path: str, series: pd.DataFrame) -> dict:
             fail(f"{path}: origin {origins[0].date()} is before its retrain date {r.date()}")
         if r <= first or origins[-1] + pd.Timedelta(days=h) > last:
             fail(f"{path}: period {r.date()}: retrain date and origins + horizon "
-                 f"({(origins[-1] + pd.Timedelta(days=h)).date()}) must lie in the series "
-                 f"({first.date()}..{last.date()})")
+                 f"({(origins[-1] + pd.Timedelta(days=h)).date()}) must lie in the series' dates "
+                 f"({first.date()}..{last.date()}; rail may be empty after the data's last day)")
         if series.loc[series["ds"] <= origins[-1], "y"].isna().any():
             fail(f"{path}: period {r.date()}: rail has missing values up to {origins[-1].date()}")
         periods.append((r, origins))
@@ -132,6 +133,44 @@ def run_statsforecast(name, series, r, origins, h, levels):
     for lv in levels:
         cv = cv.rename(columns={f"{name}-lo-{lv}": f"lower_{lv}", f"{name}-hi-{lv}": f"upper_{lv}"})
     return cv
+
+
+def run_mlforecast_direct(series, r, origins, h, levels):
+    """The direct multi-horizon LightGBM: one model per horizon (mlforecast max_horizon=h), lags
+    1..14, 21 and 28 and rolling means of the target, and the target day's day of week, day of
+    year and day type, given as dynamic exogenous columns (in direct mode mlforecast pairs a
+    horizon's model with the exogenous row of its target day; its date_features would be the
+    origin's); trained on all rail <= R with 20 conformal windows, then rolled forward without
+    refitting."""
+    import lightgbm as lgb
+    from mlforecast import MLForecast
+    from mlforecast.lag_transforms import RollingMean
+    from mlforecast.utils import PredictionIntervals
+
+    name = "lightgbm_direct"
+    model = lgb.LGBMRegressor(n_estimators=500, learning_rate=0.05, num_leaves=31,
+                              min_child_samples=20, subsample=0.8, subsample_freq=1,
+                              colsample_bytree=0.8, random_state=0, n_jobs=1,
+                              deterministic=True, force_row_wise=True, verbosity=-1)
+    fcst = MLForecast(models={name: model}, freq="D", lags=[*range(1, 15), 21, 28],
+                      lag_transforms={1: [RollingMean(window_size=7), RollingMean(window_size=28)],
+                                      7: [RollingMean(window_size=4)]}, num_threads=1)
+    frame = series[["unique_id", "ds", "y", "is_A", "is_U"]].assign(
+        dow=series["ds"].dt.dayofweek, doy=series["ds"].dt.dayofyear)
+    exog = ["unique_id", "ds", "is_A", "is_U", "dow", "doy"]
+    fcst.fit(frame.loc[frame["ds"] <= r], static_features=[], max_horizon=h,
+             prediction_intervals=PredictionIntervals(n_windows=20, h=h))
+    out, seen = [], r
+    for o in origins:
+        if o > seen:
+            fcst.update(frame.loc[(frame["ds"] > seen) & (frame["ds"] <= o)])
+            seen = o
+        x_df = frame.loc[(frame["ds"] > o) & (frame["ds"] <= o + pd.Timedelta(days=h)), exog]
+        out.append(fcst.predict(h=h, X_df=x_df, level=levels).assign(origin=o))
+    res = pd.concat(out, ignore_index=True).rename(columns={"ds": "target_date", name: "forecast"})
+    for lv in levels:
+        res = res.rename(columns={f"{name}-lo-{lv}": f"lower_{lv}", f"{name}-hi-{lv}": f"upper_{lv}"})
+    return res
 
 
 def run_mlforecast(series, r, origins, h, levels):
@@ -192,6 +231,8 @@ def main(argv=None) -> None:
             t0 = time.perf_counter()
             if name == "lightgbm_mlforecast":
                 res = run_mlforecast(series, r, origins, h, levels)
+            elif name == "lightgbm_direct":
+                res = run_mlforecast_direct(series, r, origins, h, levels)
             else:
                 res = run_statsforecast(name, series, r, origins, h, levels)
             res["horizon"] = (res["target_date"] - res["origin"]).dt.days

@@ -1,28 +1,35 @@
-"""Benchmark (not a test): replay the nightly loop over a period and score what it stored.
+"""Benchmark (not a test): replay the nightly loop over periods and score what it stored.
 
-    make bench-replay REPLAY_ARGS="--first 2018-06-01 --last 2018-12-31"
-    .venv/bin/python bench/replay.py --first 2018-06-01 --last 2018-12-31 [--cadence monthly|DAYS]
-        [--families a,b] [--workers 2] [--home DIR] [--baselines seasonal_naive,autoarima,mstl,lightgbm_mlforecast|none]
-        [--name NAME]
+    make bench-replay REPLAY_ARGS="--periods 2017-06:2017-12,2018-06:2018-12,2019-06:2019-12"
+    .venv/bin/python bench/replay.py [--periods A:B,C:D | --first 2018-06-01 --last 2018-12-31]
+        [--cadence monthly|DAYS] [--families a,b] [--workers 2] [--home DIR] [--name NAME]
+        [--baselines seasonal_naive,autoarima,mstl,lightgbm_mlforecast,lightgbm_direct|none]
 
-Families warm-start as the nightly DAG's do (pipeline/warmstart.py); RIDERSHIP_FROM_SCRATCH=1
-replays with every family trained from scratch at every retrain date.
+At every retrain date of a period (the day before its first day, then month ends, or every DAYS
+days) it runs the pipeline's own steps, the ones the training DAG's tasks call: validate → clean →
+materialize → train every family (with its backtests) → promote through the gate. Every day of the
+period the night's champion forecasts the next `horizon` days (steps.forecast_next, adaptive
+intervals included), and every family of the night's training forecasts beside it
+(steps.shadow_forecast: the shadow record, which also gives the oracle). Library baselines
+(bench/baselines.py, in their own environment .venv-bench) are refitted on the same retrain dates
+and forecast the same origins. Every forecast whose target lies in the period is scored against
+the actuals with pipeline.monitoring.accuracy. Writes bench/results/replay-<period>[-NAME].md and
+.json per period and, for several periods, replay-summary[-NAME].md.
 
-At every retrain date (the day before --first, then month ends, or every DAYS days) it runs the
-pipeline's own steps, the ones the training DAG's tasks call: validate → clean → materialize →
-train every family → promote through the real gate. Every day of the period the night's champion
-forecasts the next `horizon` days (steps.forecast_next, stored in the forecast table). Each
-family trained at a retrain date also forecasts the same origins (for the oracle: the family that,
-in hindsight, was best over each period). Library baselines (bench/baselines.py, in their own
-environment .venv-bench) are refitted on the same retrain dates and forecast the same origins.
-Every forecast whose target lies in [--first, --last] is scored against the actuals with
-pipeline.monitoring.accuracy. Writes bench/results/replay-<period>[-NAME].md and .json.
+Periods share one home and are replayed oldest first, as one product that ran through them: a
+backtest window a year before a retrain reuses the fit an earlier period logged there (the
+registry's own fits). Each period has its own registered model and forecast database, so its first
+night has no champion. A training already finished in the home for the same night, data and
+settings is reused: a replay run again with another NAME re-runs the gate and the forecasts only.
+RIDERSHIP_FROM_SCRATCH=1 replays with every family trained from scratch at every retrain date.
 """
 
 from __future__ import annotations
 
 import argparse
+import hashlib
 import json
+import logging
 import multiprocessing
 import os
 import platform
@@ -37,7 +44,7 @@ from pathlib import Path
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 BENCH_PYTHON = ROOT / ".venv-bench" / "bin" / "python"
-BASELINES = ("seasonal_naive", "autoarima", "mstl", "lightgbm_mlforecast")
+BASELINES = ("seasonal_naive", "autoarima", "mstl", "lightgbm_mlforecast", "lightgbm_direct")
 
 
 def retrain_dates(first, last, cadence: str):
@@ -59,27 +66,36 @@ def periods(first, last, cadence: str) -> list[tuple]:
     return [(d, pd.date_range(d, end - pd.Timedelta(days=1))) for d, end in zip(dates, ends)]
 
 
-def train_and_promote(settings, steps, workers: int) -> tuple[dict, dict, dict]:
-    """One night's training run with the DAG's steps; returns the gate's decision, {family: run} and
-    {family: training mode} (warm or scratch, as warmstart chose)."""
+def train_and_promote(settings, steps, workers: int, progress) -> tuple[dict, dict]:
+    """One night's training run with the DAG's steps; returns the gate's decision and, per family,
+    what its training returned (mode, seconds, backtest seconds, MAEs; {"mode": "reused"} for a
+    training this home had already finished for the same run key; None for one that failed)."""
     from pipeline import tracking
 
     settings, run = steps.prepare(settings, {"trigger": "replay"})
+    done = {r.data.tags[tracking.FAMILY_TAG] for r in tracking.finished_family_runs(settings, run["parent_run_id"])}
+    trainings = {name: {"mode": "reused"} for name in done}
     # like the DAG's mapped tasks: one process per training, `workers` at a time, stage after stage
     context = multiprocessing.get_context("spawn")  # TensorFlow must not be forked
-    modes = {}
     for stage in steps.training_stages(run):
+        todo = [family for family in stage if family not in done]
+        if not todo:
+            continue
+        progress(f"training {', '.join(todo)}")
         with ProcessPoolExecutor(max_workers=workers, mp_context=context) as pool:
             futures = {pool.submit(steps.train_family, settings, family, run["manifest_uri"], run["parent_run_id"]):
-                       family for family in stage}
+                       family for family in todo}
             for future in as_completed(futures):
+                family = futures[future]
                 try:
-                    modes[futures[future]] = future.result()["mode"]
+                    trainings[family] = result = {k: v for k, v in future.result().items() if k != "backtests"}
+                    progress(f"{family}: {result['mode']} {result['seconds'] - result['backtest_seconds']:.0f} s, "
+                             f"backtests {result['backtest_seconds']:.0f} s, recent MAE mean {result['mae_mean']:,.0f}")
                 except Exception as exc:  # a family that fails is left out of the gate, as in the DAG
-                    print(f"  {futures[future]} failed: {type(exc).__name__}: {exc}", flush=True)
+                    trainings[family] = None
+                    progress(f"{family} failed: {type(exc).__name__}: {exc}")
     decision = steps.promote_best(settings, run["manifest_uri"], run["parent_run_id"], run["run_key"])
-    runs = {r.data.tags[tracking.FAMILY_TAG]: r for r in tracking.finished_family_runs(settings, run["parent_run_id"])}
-    return decision, runs, modes
+    return decision, trainings
 
 
 def forecast_rows(family, frame, origins) -> "pd.DataFrame":
@@ -101,24 +117,18 @@ def forecast_rows(family, frame, origins) -> "pd.DataFrame":
     return rows
 
 
-def family_rows(settings, runs: dict, frame, origins) -> "pd.DataFrame":
-    """Forecasts of every family trained at one retrain date, from each of the period's origins."""
-    import pandas as pd
-
-    from pipeline.serving import load_logged_family
-    from pipeline.tracking import MODEL_URI_TAG
-
-    return pd.concat([forecast_rows(load_logged_family(settings, run.data.tags[MODEL_URI_TAG]), frame, origins)
-                      .assign(model=name) for name, run in runs.items()], ignore_index=True)
-
-
 def run_baselines(frame, plan: list[tuple], settings, models: list[str], workdir: Path):
     import pandas as pd
 
     if not BENCH_PYTHON.exists():
         raise SystemExit(f"{BENCH_PYTHON} is missing: `make bench-replay` creates the baselines' environment")
+    from pipeline.calendar import day_types
+
     series, plan_file, out = workdir / "series.csv", workdir / "plan.json", workdir / "baselines.csv"
-    frame[["day_type", "bus", "rail"]].to_csv(series, index_label="date")
+    # the data, then the day types of the days a forecast from its last day reaches (rail unknown)
+    after = pd.date_range(frame.index[-1] + pd.Timedelta(days=1), periods=settings.horizon, freq="D")
+    future = pd.DataFrame({"day_type": day_types(after.date), "bus": None, "rail": None}, index=after)
+    pd.concat([frame[["day_type", "bus", "rail"]], future]).to_csv(series, index_label="date")
     plan_file.write_text(json.dumps({"horizon": settings.horizon, "levels": list(settings.interval_levels),
                                      "periods": [{"retrain": r.date().isoformat(),
                                                   "origins": [o.date().isoformat() for o in origins]}
@@ -131,19 +141,129 @@ def run_baselines(frame, plan: list[tuple], settings, models: list[str], workdir
     return rows.drop(columns=["retrain"])
 
 
-def resumable(home: Path, what: dict) -> Path:
-    """The directory of completed nights under `home`, refusing one left by a different replay."""
-    done = home / "replay-nights"
+def resumable(done: Path, what: dict) -> Path:
+    """The directory of completed nights, refusing one left by a different replay."""
     done.mkdir(parents=True, exist_ok=True)
     recorded = done / "replay.json"
     if recorded.exists() and json.loads(recorded.read_text()) != what:
-        raise SystemExit(f"{home} holds a different replay ({recorded.read_text()}); give another --home")
+        raise SystemExit(f"{done} holds a different replay ({recorded.read_text()}); give another --home or --name")
     recorded.write_text(json.dumps(what))
     return done
 
 
+def parse_periods(args) -> list[tuple[str, str]]:
+    """(first day, last day) of each period, oldest first: --periods 2017-06:2017-12 means
+    2017-06-01..2017-12-31; a bound may also be a day (2021-06-01:2021-11-30)."""
+    import pandas as pd
+
+    if not args.periods:
+        return [(args.first, args.last)]
+    out = []
+    for item in args.periods.split(","):
+        first, last = (part.strip() for part in item.split(":"))
+        first = first if len(first) > 7 else f"{first}-01"
+        last = last if len(last) > 7 else (pd.Timestamp(f"{last}-01") + pd.offsets.MonthEnd(0)).date().isoformat()
+        out.append((first, last))
+    return sorted(out)
+
+
+def spec(weights: dict | None) -> str:
+    return " + ".join(f"{w:.2f} {n}" for n, w in sorted((weights or {}).items(), key=lambda kv: -kv[1])) or "?"
+
+
+def replay_period(first: str, last: str, args, base, frame, home: Path) -> tuple[list, list, float, float]:
+    """Replay one period; returns its results (one per model), its nights, the product's and the
+    baselines' wall seconds."""
+    import pandas as pd
+    from tqdm import tqdm
+
+    from pipeline import forecasting, steps
+    from pipeline.monitoring import accuracy, realized_errors
+
+    period = f"{first[:7]}-{last[:7]}"
+    tag = period + (f"-{args.name}" if args.name else "")
+    settings = base.with_overrides(registered_model=f"ridership-{tag}",
+                                   forecast_db_uri=f"sqlite:///{home / f'forecasts-{tag}.db'}")
+    last_day = frame.index[-1].date().isoformat()
+    if last > last_day:
+        raise SystemExit(f"period {period} ends {last}, after the data's last day {last_day}")
+    plan = periods(first, last, args.cadence)
+    done = resumable(home / "replay-nights" / tag,
+                     {"first": first, "last": last, "cadence": args.cadence, "families": list(base.families),
+                      "config_digest": base.digest(), "from_scratch": base.from_scratch or not base.warm_start})
+    nights = []
+    bar = tqdm(plan, desc=f"replay {period}", unit="night", dynamic_ncols=True, mininterval=5)
+    for retrain, origins in bar:
+        marker = done / f"{retrain.date()}.json"
+        if not marker.exists():  # a night a previous, interrupted replay in this home did not finish
+            night_settings = settings.with_overrides(as_of=retrain.date())
+            started = time.perf_counter()
+
+            def say(line: str) -> None:
+                bar.write(f"  {retrain.date()} [{time.perf_counter() - started:5.0f} s] {line}")
+
+            decision, trainings = train_and_promote(night_settings, steps, args.workers, say)
+            trained_at = time.perf_counter()
+            say(f"gate: {decision['decision']} v{decision['version']} ({spec(decision.get('members'))}): "
+                f"{decision['reason']}")
+            for day in origins:
+                steps.forecast_next(night_settings.with_overrides(as_of=day.date()))
+            steps.shadow_forecast(night_settings, frame=frame, origins=origins)
+            say(f"forecast {len(origins)} days with the champion and every family in "
+                f"{time.perf_counter() - trained_at:.0f} s")
+            night = {"retrain": retrain.date().isoformat(), "decision": decision["decision"],
+                     "version": decision["version"], "candidate": decision["family"],
+                     "members": decision.get("members"), "challenger": decision.get("challenger"),
+                     "comparison": decision.get("comparison"), "windows": decision.get("windows"),
+                     "reason": decision["reason"], "seconds": trained_at - started,
+                     "forecast_seconds": time.perf_counter() - trained_at, "trainings": trainings}
+            marker.write_text(json.dumps(night, default=str))  # written last: the night is complete
+        nights.append(json.loads(marker.read_text()))
+    bar.close()
+    train_wall = sum(n["seconds"] for n in nights)
+
+    actual = frame[base.target].loc[first:last]
+    levels = base.interval_levels
+
+    def scored(rows):
+        rows = rows[pd.to_datetime(rows["target_date"]).between(first, last)]
+        return realized_errors(rows, actual, levels)
+
+    results = []
+    product = forecasting.stored(settings)
+    results.append({"model": "product (champion each night)", "kind": "product", **accuracy(scored(product), levels)})
+    shadow = forecasting.stored_shadow(settings).rename(columns={"family": "model"})
+    families_scored = scored(shadow.assign(retrain=shadow["trained_as_of"]))
+    families_scored.to_parquet(home / f"replay-family-rows-{tag}.parquet")  # every scored row, for analyses
+    # the oracle picks, for each retrain period, the family whose forecasts were best in hindsight
+    best = families_scored.groupby(["retrain", "model"])["abs_error"].mean().groupby(level=0).idxmin()
+    picks = {str(retrain): model for retrain, model in best.values}
+    oracle = families_scored[[picks[str(r)] == m for r, m in zip(families_scored["retrain"], families_scored["model"])]]
+    results.append({"model": "oracle choice of family", "kind": "oracle", **accuracy(oracle, levels)})
+    for night in nights:
+        night["oracle"] = picks.get(night["retrain"], "")
+    for name, rows in families_scored.groupby("model"):
+        results.append({"model": name, "kind": "family", **accuracy(rows, levels)})
+    baseline_wall = 0.0
+    models = [] if args.baselines == "none" else args.baselines.split(",")
+    if models:
+        code = hashlib.sha256((ROOT / "bench" / "baselines.py").read_bytes()).hexdigest()[:8]
+        cache = home / f"baselines-{period}-{'-'.join(sorted(models))}-{code}.csv"
+        began = time.perf_counter()
+        if not cache.exists():  # the baselines do not depend on the product: once per period and home
+            run_baselines(frame, plan, base, models, home).to_csv(cache, index=False)
+        rows = pd.read_csv(cache, parse_dates=["as_of", "target_date"])
+        rows["as_of"], rows["target_date"] = rows["as_of"].dt.date, rows["target_date"].dt.date
+        baseline_wall = time.perf_counter() - began
+        for name, group in rows.groupby("model"):
+            results.append({"model": name, "kind": "baseline", **accuracy(scored(group), levels)})
+    return results, nights, train_wall, baseline_wall
+
+
 def main() -> None:
     parser = argparse.ArgumentParser()
+    parser.add_argument("--periods", default="", help="comma-separated FIRST:LAST months or days, e.g. "
+                                                       "2017-06:2017-12,2018-06:2018-12 (else --first/--last)")
     parser.add_argument("--first", default="2018-06-01", help="first target day scored")
     parser.add_argument("--last", default="2018-12-31", help="last target day scored")
     parser.add_argument("--cadence", default="monthly", help="'monthly' (month ends) or a number of days")
@@ -157,86 +277,74 @@ def main() -> None:
     home = Path(args.home or os.environ.get("RIDERSHIP_HOME") or tempfile.mkdtemp(prefix="ridership-replay-"))
     os.environ["RIDERSHIP_HOME"] = str(home)
     os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "3")
+    logging.basicConfig(level=logging.WARNING, format="%(levelname)s %(name)s: %(message)s")
 
-    import pandas as pd
-
-    from pipeline import data, forecasting, steps
+    from pipeline import data, runtime
     from pipeline.config import Settings
-    from pipeline.monitoring import accuracy, realized_errors
-    from pipeline.warmstart import WARM
 
+    runtime.route_logs()
     base = Settings.from_env()
     if args.families:
         base = base.with_overrides(families=tuple(args.families.split(",")))
     frame = data.clean(data.parse_raw(data.read_source(base.data_uri), base.data_uri))
-    plan = periods(args.first, args.last, args.cadence)
-    done = resumable(home, {"first": args.first, "last": args.last, "cadence": args.cadence,
-                            "families": list(base.families), "config_digest": base.digest(),
-                            "from_scratch": base.from_scratch or not base.warm_start})
-    train_wall, nights, family_parts = 0.0, [], []
-    for retrain, origins in plan:
-        marker = done / f"{retrain.date()}.json"
-        if not marker.exists():  # a night a previous, interrupted replay in this home did not finish
-            settings = base.with_overrides(as_of=retrain.date())
-            started = time.perf_counter()
-            decision, runs, modes = train_and_promote(settings, steps, args.workers)
-            print(f"{retrain.date()}: {decision['decision']} v{decision['version']} ({decision['family']}) — "
-                  f"{decision['reason']} [{time.perf_counter() - started:.0f} s]", flush=True)
-            for day in origins:
-                steps.forecast_next(settings.with_overrides(as_of=day.date()))
-            family_rows(settings, runs, frame, origins).to_parquet(marker.with_suffix(".parquet"))
-            champion = forecasting.stored(settings)
-            champion = champion[champion["as_of"].between(origins[0].date(), origins[-1].date())]
-            night = {"retrain": retrain.date().isoformat(), "decision": decision["decision"],
-                     "version": decision["version"], "candidate": decision["family"],
-                     "champion": champion["model_family"].iloc[0] if len(champion) else "",
-                     "reason": decision["reason"], "seconds": time.perf_counter() - started,
-                     "warm_started": sorted(f for f, mode in modes.items() if mode == WARM)}
-            marker.write_text(json.dumps(night))  # written last: the night is complete
-        night = json.loads(marker.read_text())
-        nights.append(night)
-        train_wall += night["seconds"]
-        family_parts.append(pd.read_parquet(marker.with_suffix(".parquet")).assign(retrain=retrain.date()))
+    chosen = parse_periods(args)
+    print(f"replay of {', '.join(f'{a}..{b}' for a, b in chosen)} in {home} on {machine()}: "
+          f"{len(base.families)} families, {args.workers} trainings at a time", flush=True)
+    summary = []
+    for first, last in chosen:
+        results, nights, train_wall, baseline_wall = replay_period(first, last, args, base, frame, home)
+        period = f"{first[:7]}-{last[:7]}"
+        out = ROOT / "bench" / "results" / f"replay-{period}{'-' + args.name if args.name else ''}"
+        keys = ("model", "kind", "mae_h1", "mae_mean", "mae_pooled", "coverage_80", "coverage_95", "pairs")
+        out.with_suffix(".json").write_text(json.dumps(
+            [{k: r.get(k) for k in keys} | {"detail": {k: v for k, v in r.items() if k not in keys}} for r in results]
+            + [{"nights": nights}], indent=1, default=str) + "\n")
+        out.with_suffix(".md").write_text(render(results, nights, first, last, args, base, train_wall,
+                                                 baseline_wall, base.interval_levels))
+        print(out.with_suffix(".md").read_text(), flush=True)
+        summary.append((period, results, train_wall, baseline_wall))
+    if len(summary) > 1:
+        out = ROOT / "bench" / "results" / f"replay-summary{'-' + args.name if args.name else ''}.md"
+        out.write_text(render_summary(summary, base))
+        print(out.read_text())
 
-    actual = frame[base.target].loc[args.first:args.last]
-    levels = base.interval_levels
 
-    def scored(rows):
-        rows = rows[pd.to_datetime(rows["target_date"]).between(args.first, args.last)]
-        return realized_errors(rows, actual, levels)
+def machine() -> str:
+    """This machine's processor model and cores, for every timing."""
+    model = platform.processor() or platform.machine()
+    try:
+        for line in Path("/proc/cpuinfo").read_text().splitlines():
+            if line.startswith("model name"):
+                model = line.split(":", 1)[1].strip()
+                break
+    except OSError:
+        pass
+    return f"{model}, {os.cpu_count()} cores"
 
-    results = []
-    product = scored(forecasting.stored(base))
-    results.append({"model": "product (champion each night)", "kind": "product", **accuracy(product, levels)})
-    families_scored = scored(pd.concat(family_parts, ignore_index=True))
-    # every scored row, for analyses the tables do not show (state, not a result: under RIDERSHIP_HOME)
-    families_scored.to_parquet(home / "replay-family-rows.parquet")
-    # the oracle picks, for each retrain period, the family whose forecasts were best in hindsight
-    best = families_scored.groupby(["retrain", "model"])["abs_error"].mean().groupby(level=0).idxmin()
-    picks = {retrain: model for retrain, model in best.values}
-    oracle = families_scored[[picks[r] == m for r, m in zip(families_scored["retrain"], families_scored["model"])]]
-    results.append({"model": "oracle choice of family", "kind": "oracle", **accuracy(oracle, levels)})
-    for night in nights:
-        night["oracle"] = picks.get(pd.Timestamp(night["retrain"]).date(), "")
-    for name, rows in families_scored.groupby("model"):
-        results.append({"model": name, "kind": "family", **accuracy(rows, levels)})
-    baseline_wall = 0.0
-    models = [] if args.baselines == "none" else args.baselines.split(",")
-    if models:
-        began = time.perf_counter()
-        rows = run_baselines(frame, plan, base, models, home)
-        baseline_wall = time.perf_counter() - began
-        for name, group in rows.groupby("model"):
-            results.append({"model": name, "kind": "baseline", **accuracy(scored(group), levels)})
 
-    period = f"{args.first[:7]}-{args.last[:7]}"
-    out = ROOT / "bench" / "results" / f"replay-{period}{'-' + args.name if args.name else ''}"
-    keys = ("model", "kind", "mae_h1", "mae_mean", "mae_pooled", "coverage_80", "coverage_95", "pairs")
-    out.with_suffix(".json").write_text(json.dumps(
-        [{k: r.get(k) for k in keys} | {"detail": {k: v for k, v in r.items() if k not in keys}} for r in results],
-        indent=1) + "\n")
-    out.with_suffix(".md").write_text(render(results, nights, args, base, train_wall, baseline_wall, levels))
-    print(out.with_suffix(".md").read_text())
+def render_summary(summary, settings) -> str:
+    """One table over the periods: product, oracle, best family, each baseline."""
+    lines = [f"# Replay summary: {', '.join(p for p, *_ in summary)}", "",
+             f"Run {datetime.now(timezone.utc):%Y-%m-%d %H:%M} UTC on {machine()}; {len(settings.families)} families; "
+             "MAE in riders at h=1 and pooled over every origin and horizon; coverage of the 80 % and 95 % "
+             "intervals, pooled.", "",
+             "| period | model | kind | MAE h=1 | pooled | 80 % cov. | 95 % cov. | product against it (h=1 / pooled) |",
+             "|---|---|---|---:|---:|---:|---:|---:|"]
+    for period, results, train_wall, baseline_wall in summary:
+        product = results[0]
+        families = [r for r in results if r["kind"] == "family"]
+        shown = [product, next(r for r in results if r["kind"] == "oracle")]
+        shown += [dict(min(families, key=lambda r: r["mae_pooled"]), kind="best family")] if families else []
+        shown += sorted((r for r in results if r["kind"] == "baseline"), key=lambda r: r["mae_pooled"])
+        for r in shown:
+            versus = "" if r is product else (f"{product['mae_h1'] / r['mae_h1'] - 1:+.1%} / "
+                                              f"{product['mae_pooled'] / r['mae_pooled'] - 1:+.1%}")
+            lines.append(f"| {period} | {r['model']} | {r['kind']} | {r['mae_h1']:,.0f} | {r['mae_pooled']:,.0f} | "
+                         f"{r.get('coverage_80', float('nan')):.1%} | {r.get('coverage_95', float('nan')):.1%} | "
+                         f"{versus} |")
+        lines.append(f"| {period} | wall time | | | | | | product {train_wall / 60:.1f} min, baselines "
+                     f"{baseline_wall / 60:.1f} min |")
+    return "\n".join(lines) + "\n"
 
 
 def warm_policy(settings) -> str:
@@ -246,15 +354,14 @@ def warm_policy(settings) -> str:
             f"{settings.warm_patience}, from scratch after {settings.max_warm_starts} in a row")
 
 
-def render(results, nights, args, settings, train_wall, baseline_wall, levels) -> str:
+def render(results, nights, first, last, args, settings, train_wall, baseline_wall, levels) -> str:
     months = sorted({m for r in results for m in r["mae_by_month"]})
     lines = [
-        f"# Replay {args.first} .. {args.last}: the nightly loop's stored forecasts, scored",
+        f"# Replay {first} .. {last}: the nightly loop's stored forecasts, scored",
         "",
-        f"Run {datetime.now(timezone.utc):%Y-%m-%d %H:%M} UTC on {platform.node()} ({platform.machine()}, "
-        f"{os.cpu_count()} cores): product {train_wall / 60:.1f} min, baselines {baseline_wall / 60:.1f} min. "
+        f"Run {datetime.now(timezone.utc):%Y-%m-%d %H:%M} UTC on {machine()}: product {train_wall / 60:.1f} min, baselines {baseline_wall / 60:.1f} min. "
         f"Retrain cadence `{args.cadence}`; families: {', '.join(settings.families)}; protocol "
-        f"`{settings.protocol}`, up to {settings.epochs} epochs; {warm_policy(settings)}. Targets {args.first}..{args.last}; MAE in riders; "
+        f"`{settings.protocol}`, up to {settings.epochs} epochs; {warm_policy(settings)}. Targets {first}..{last}; MAE in riders; "
         "holiday-adjacent: a CTA holiday, the days next to it, the day a week after, Dec 23-31.",
         "",
         "| model | kind | MAE h=1 | mean of 14 | pooled | holiday-adj. | ordinary | "
@@ -278,13 +385,15 @@ def render(results, nights, args, settings, train_wall, baseline_wall, levels) -
     for h, mae in product["mae_by_horizon"].items():
         lines.append(f"| {h} | {mae:,.0f} | " + " | ".join(
             f"{product.get(f'coverage_{lv}_by_horizon', {}).get(h, float('nan')):.1%}" for lv in levels) + " |")
-    lines += ["", "## Nights", "", "| retrain | training s | warm-started | gate | version | best candidate | "
-              "champion forecasting | oracle family | reason |", "|---|---:|---:|---|---:|---|---|---|---|"]
+    lines += ["", "## Nights", "", "| retrain | training s | warm / scratch / reused | backtest s | gate | version | "
+              "champion (weights) | challenger | oracle family | reason |", "|---|---:|---:|---:|---|---:|---|---|---|---|"]
     for n in nights:
-        warm = n.get("warm_started")  # nights replayed before warm starts existed do not say
-        lines.append(f"| {n['retrain']} | {n['seconds']:.0f} | {'?' if warm is None else len(warm)} | "
-                     f"{n['decision']} | {n['version']} | {n['candidate']} | {n['champion']} | "
-                     f"{n['oracle']} | {n['reason']} |")
+        trainings = [t for t in (n.get("trainings") or {}).values() if t]
+        modes = [t.get("mode", "reused") for t in trainings]
+        backtest = sum(t.get("backtest_seconds", 0) for t in trainings)
+        lines.append(f"| {n['retrain']} | {n['seconds']:.0f} | {modes.count('warm')} / {modes.count('scratch')} / "
+                     f"{modes.count('reused')} | {backtest:.0f} | {n['decision']} | {n['version']} | "
+                     f"{spec(n.get('members'))} | {spec(n.get('challenger'))} | {n['oracle']} | {n['reason']} |")
     return "\n".join(lines) + "\n"
 
 

@@ -118,14 +118,37 @@ class Settings:
     # Serve the source as it stood on the as-of date (its rows up to that day): a replay of
     # history for demonstrations and tests (`airflow backfill create` over past nights).
     replay_source: bool = False
-    # -- promotion ----------------------------------------------------------------------
+    # -- backtests (pipeline/backtest.py) --------------------------------------------------
+    # Each training also forecasts the weeks its retrain period will forecast, these many years
+    # (of 364 days) earlier, with a fit as of then; () turns these seasonal backtests off.
+    backtest_years: tuple[int, ...] = trains((1, 2))
+    # Origins of a seasonal window: the days a retrain serves (about a month between retrains).
+    backtest_days: int = trains(31)
+    # A logged fit of the same family, code and settings at most this many days before a
+    # window's cutoff stands in for a refit there (the registry's own fits, once it is that old).
+    backtest_reuse_days: int = 31
+    # -- the gate (pipeline/selection.py, registry.promote) ---------------------------------
     registered_model: str = "ridership"
     champion_alias: str = "champion"
-    # A candidate must beat the re-scored champion's mean MAE by this relative margin.
-    promotion_margin: float = trains(0.0)
+    # How much a seasonal window counts against the recent one (1.0), and the level ratio beyond
+    # which a year-earlier window belongs to another regime and counts for nothing.
+    seasonal_weight: float = 1.0
+    regime_tolerance: float = 0.25
+    # Rounds of greedy ensemble selection (weights in steps of 1/rounds); 1 picks one family.
+    combination_rounds: int = 20
+    # The incumbent's combination stays unless the challenger's backtest loss is lower by this
+    # relative margin and by at least promotion_z HAC standard errors (a one-sided paired test).
+    promotion_margin: float = 0.0
+    promotion_z: float = 1.645
     # -- forecasts ------------------------------------------------------------------------
     # Central coverage (%) of the split-conformal prediction intervals stored with forecasts.
     interval_levels: tuple[int, ...] = trains((80, 95))
+    # Adaptive conformal intervals (pipeline/intervals.py): the step of the level after each
+    # outcome, the days of outcomes that count, and the outcomes a horizon needs before they
+    # replace the model's own split-conformal intervals.
+    interval_gamma: float = 0.005
+    interval_window_days: int = 365
+    interval_min_scores: int = 28
     # Realized MAE above this multiple of the validation MAE flags the champion as drifted.
     drift_factor: float = 1.5
     # -- storage (URIs; local paths by default) ------------------------------------------
@@ -168,6 +191,14 @@ class Settings:
                 raise ValueError(f"{name} must be at least {least}, got {getattr(self, name)!r}")
         if self.horizon < 1 or self.seq_length < 1:
             raise ValueError("horizon and seq_length must be positive")
+        if any(k < 1 for k in self.backtest_years):
+            raise ValueError(f"backtest_years must be positive numbers of years, got {self.backtest_years!r}")
+        for name, least in (("backtest_days", 1), ("backtest_reuse_days", 0), ("combination_rounds", 1)):
+            if getattr(self, name) < least:
+                raise ValueError(f"{name} must be at least {least}, got {getattr(self, name)!r}")
+        if self.seasonal_weight < 0 or self.regime_tolerance <= 0:
+            raise ValueError("seasonal_weight must be >= 0 and regime_tolerance > 0, got "
+                             f"{self.seasonal_weight!r}, {self.regime_tolerance!r}")
 
     # -- derived dates --------------------------------------------------------------------
     @property

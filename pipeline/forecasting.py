@@ -2,9 +2,10 @@
 
 from __future__ import annotations
 
+import functools
 import io
 import logging
-from datetime import date, datetime, timezone
+from datetime import date, datetime, timedelta, timezone
 
 import pandas as pd
 import sqlalchemy as sa
@@ -18,6 +19,7 @@ from pipeline.registry import champion_for
 log = logging.getLogger(__name__)
 
 KEY = ("as_of", "target_date", "model_version")
+UPSERT_CHUNK = 500
 
 
 def interval_columns(settings: Settings) -> list[str]:
@@ -54,35 +56,72 @@ def connect(settings: Settings) -> tuple[sa.Engine, sa.Table]:
     return stores.sql_engine(settings.forecast_db_uri, schema, f"forecasts[{levels}]"), table
 
 
-def upsert(settings: Settings, rows: list[dict]) -> int:
-    """Insert or update rows by (as_of, target_date, model_version) in one transaction."""
-    db, table = connect(settings)
+SHADOW_KEY = ("as_of", "target_date", "family", "run_id")
+SHADOW = sa.Table(
+    "shadow_forecasts", sa.MetaData(),
+    sa.Column("as_of", sa.Date, primary_key=True),
+    sa.Column("target_date", sa.Date, primary_key=True),
+    sa.Column("family", sa.String(128), primary_key=True),
+    sa.Column("run_id", sa.String(64), primary_key=True),
+    sa.Column("horizon", sa.Integer, nullable=False),
+    sa.Column("forecast", sa.Float, nullable=False),
+    sa.Column("trained_as_of", sa.Date, nullable=False),
+    sa.Column("created_at", sa.DateTime(timezone=True), nullable=False),
+)
+
+
+def connect_shadow(settings: Settings) -> sa.Engine:
+    """The engine of the shadow forecasts (every family of the last training, forecasting beside the
+    champion), stored apart from the champion's."""
+    return stores.sql_engine(settings.forecast_db_uri, lambda c: SHADOW.metadata.create_all(c), "shadow_forecasts")
+
+
+def upsert(settings: Settings, rows: list[dict], shadow: bool = False) -> int:
+    """Insert or update rows by (as_of, target_date, model_version), or, for shadow forecasts, by
+    (as_of, target_date, family, run_id), in one transaction."""
+    if shadow:
+        db, table, key = connect_shadow(settings), SHADOW, SHADOW_KEY
+    else:
+        (db, table), key = connect(settings), KEY
     if db.dialect.name == "postgresql":
         from sqlalchemy.dialects.postgresql import insert
     else:
         from sqlalchemy.dialects.sqlite import insert
-    statement = insert(table).values(rows)
-    updated = [c.name for c in table.c if c.name not in KEY and c.name != "created_at"]
-    statement = statement.on_conflict_do_update(
-        index_elements=list(KEY), set_={c: statement.excluded[c] for c in updated})
+    updated = [c.name for c in table.c if c.name not in key and c.name != "created_at"]
     with db.begin() as connection:
-        connection.execute(statement)
+        for first in range(0, len(rows), UPSERT_CHUNK):  # SQLite caps the variables of one statement
+            statement = insert(table).values(rows[first:first + UPSERT_CHUNK])
+            connection.execute(statement.on_conflict_do_update(
+                index_elements=list(key), set_={c: statement.excluded[c] for c in updated}))
     return len(rows)
 
 
-def stored(settings: Settings, as_of: date | None = None) -> pd.DataFrame:
+def stored(settings: Settings, as_of: date | None = None, targets: tuple[date, date] | None = None) -> pd.DataFrame:
+    """Stored forecast rows (of one origin `as_of`, or with target dates in `targets`, inclusive)."""
     db, table = connect(settings)
     query = sa.select(table).order_by(*[table.c[k] for k in KEY])
     if as_of is not None:
         query = query.where(table.c.as_of == as_of)
+    if targets is not None:
+        query = query.where(table.c.target_date.between(*targets))
     with db.connect() as connection:
         return pd.DataFrame(connection.execute(query).mappings().all(), columns=[c.name for c in table.c])
+
+
+def stored_shadow(settings: Settings, targets: tuple[date, date] | None = None) -> pd.DataFrame:
+    """Stored shadow forecast rows (with target dates in `targets`, inclusive)."""
+    db = connect_shadow(settings)
+    query = sa.select(SHADOW).order_by(*[SHADOW.c[k] for k in SHADOW_KEY])
+    if targets is not None:
+        query = query.where(SHADOW.c.target_date.between(*targets))
+    with db.connect() as connection:
+        return pd.DataFrame(connection.execute(query).mappings().all(), columns=[c.name for c in SHADOW.c])
 
 
 def forecast(settings: Settings, frame: pd.DataFrame) -> dict:
     """Forecast the horizon after the as-of date with the champion, store rows and a plot."""
     from pipeline import runtime
-    from pipeline.serving import load_pyfunc, model_input
+    from pipeline.serving import model_input
 
     runtime.configure(settings)  # before the champion's Keras model is loaded
 
@@ -96,9 +135,9 @@ def forecast(settings: Settings, frame: pd.DataFrame) -> dict:
     if origin < settings.as_of:
         log.warning("data ends %s, before as-of %s: forecasting from %s", origin, settings.as_of, origin)
     # Load the version, not the alias: the alias may move while this task runs.
-    model = tracking.with_retries(settings, lambda: load_pyfunc(
-        settings, f"models:/{settings.registered_model}/{champion.version}"), "load the champion")
-    predictions = model.predict(model_input(history))
+    model = tracking.with_retries(settings, lambda: _load_version(
+        settings.mlflow_tracking_uri, settings.registered_model, str(champion.version)), "load the champion")
+    predictions, adapted = adaptive_intervals(settings, model.predict(model_input(history)), history)
     family = champion.tags.get(tracking.FAMILY_TAG, "unknown")
     created = datetime.now(timezone.utc)
     bounds = [c for c in interval_columns(settings) if c in predictions.columns]
@@ -111,11 +150,41 @@ def forecast(settings: Settings, frame: pd.DataFrame) -> dict:
                             f"forecast-v{champion.version}.png")
     storage.write_bytes(plot_uri, plot(history, predictions, settings, champion.version, family))
     return {"as_of": origin.isoformat(), "model_version": champion.version, "model_family": family,
-            "rows": len(rows), "plot_uri": plot_uri,
+            "rows": len(rows), "plot_uri": plot_uri, "intervals": adapted,
             "forecast": [{"target_date": r["target_date"].isoformat(), "day_type": day_type(r["target_date"]),
                           "horizon": r["horizon"], "forecast": round(r["forecast"]),
                           **{c: round(r[c]) for c in bounds}, "model_version": r["model_version"]}
                          for r in rows]}
+
+
+@functools.lru_cache(maxsize=2)
+def _load_version(tracking_uri: str, registered_model: str, version: str):
+    """A registered version's pyfunc; a version never changes, so a process forecasting many
+    nights (a replay) loads it once."""
+    from pipeline.serving import load_pyfunc
+
+    return load_pyfunc(Settings(mlflow_tracking_uri=tracking_uri), f"models:/{registered_model}/{version}")
+
+
+def adaptive_intervals(settings: Settings, predictions: pd.DataFrame, history: pd.DataFrame) -> tuple[pd.DataFrame, str]:
+    """The model's predictions with adaptive conformal bounds (pipeline/intervals.py) at every
+    horizon with enough outcomes of the published forecasts in the last interval_window_days;
+    returns them and a line saying which intervals were used."""
+    from pipeline import intervals
+    from pipeline.monitoring import realized_errors
+
+    origin = history.index[-1].date()
+    first = origin - timedelta(days=settings.interval_window_days)
+    rows = intervals.published(stored(settings, targets=(first, origin)))
+    rows = rows[pd.to_datetime(rows["as_of"]) < pd.Timestamp(origin)]
+    realized = realized_errors(rows, history[settings.target], ()).sort_values(["target_date", "as_of"])
+    quantiles = intervals.adaptive_quantiles(realized, settings.interval_levels, settings.horizon,
+                                             settings.interval_gamma, settings.interval_min_scores)
+    adapted, horizons = intervals.apply(predictions, quantiles)
+    if not horizons:
+        return adapted, f"the model's split-conformal intervals ({len(realized)} outcomes so far)"
+    return adapted, (f"adaptive conformal at horizons {horizons[0]}..{horizons[-1]} from {len(realized)} outcomes "
+                     f"since {first}")
 
 
 def plot(history: pd.DataFrame, predictions: pd.DataFrame, settings: Settings, version: str,

@@ -48,11 +48,30 @@ def route_logs() -> None:
     before MLflow is imported; idempotent. Exceptions still reach stderr.
     """
     logging.captureWarnings(True)
+    tensorflow_log = logging.getLogger("tensorflow")
+    if not any(isinstance(f, _Demoted) for f in tensorflow_log.filters):
+        tensorflow_log.addFilter(_Demoted(DEMOTED))
     os.environ.setdefault("MLFLOW_CONFIGURE_LOGGING", "false")
     os.environ.setdefault("MLFLOW_ENABLE_ARTIFACTS_PROGRESS_BAR", "false")  # bars are stderr lines too
     if "mlflow" in sys.modules:  # imported already, with its stderr handler
         mlflow_log = logging.getLogger("mlflow")
         mlflow_log.handlers, mlflow_log.propagate = [], True
+
+
+# Warnings of libraries that no user can act on, logged at INFO instead: TensorFlow's notice that
+# a function was traced again, which a process that fits several models (backtests) always sees.
+DEMOTED = ("triggered tf.function retracing",)
+
+
+class _Demoted(logging.Filter):
+    def __init__(self, phrases: tuple[str, ...]):
+        super().__init__()
+        self.phrases = phrases
+
+    def filter(self, record: logging.LogRecord) -> bool:
+        if record.levelno == logging.WARNING and any(p in record.getMessage() for p in self.phrases):
+            record.levelno, record.levelname = logging.INFO, "INFO"
+        return True
 
 
 @contextlib.contextmanager

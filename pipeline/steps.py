@@ -9,9 +9,10 @@ from __future__ import annotations
 import json
 import logging
 import time
-from datetime import datetime, timezone
+from datetime import date, datetime, timezone
 from typing import Any
 
+import numpy as np
 import pandas as pd
 
 from pipeline import data, storage, warmstart
@@ -222,14 +223,95 @@ def train_family(settings: Settings, family_name: str, manifest_uri: str, parent
                                                "protocol": settings.protocol, "horizon": settings.horizon})
         trained = engine.train(family, frame, settings, lambda spec, _: windows.load_windows(manifest, spec))
         tracking.record_training(settings, run_id, trained, frame.loc[: pd.Timestamp(settings.as_of)])
-    result = {"family": family_name, "run_id": run_id, "experiment_id": tracking.experiment_id(settings),
-              "mode": start.mode, "epochs": trained.fit.epochs, "seconds": round(time.perf_counter() - started, 2),
-              "mae_h1": trained.scores.mae_h1, "mape_h1": trained.scores.mape_h1,
-              "mae_mean": trained.scores.mae_mean}
-    log.info("trained %s as of %s (%s) in %.1f s (%d epochs): MAE h=1 %s, mean of %d horizons %s riders; run %s",
-             family_name, settings.as_of, start.mode, result["seconds"], trained.fit.epochs, f"{trained.scores.mae_h1:,.0f}",
-             settings.horizon, f"{trained.scores.mae_mean:,.0f}", run_id)
-    return result
+        trained_seconds = time.perf_counter() - started
+        log.info("trained %s as of %s (%s) in %.1f s (%d epochs): MAE h=1 %s, mean of %d horizons %s riders; run %s",
+                 family_name, settings.as_of, start.mode, trained_seconds, trained.fit.epochs,
+                 f"{trained.scores.mae_h1:,.0f}", settings.horizon, f"{trained.scores.mae_mean:,.0f}", run_id)
+        backtests = backtest_family(settings, family_name, frame, trained, run_id, lineage)
+    return {"family": family_name, "run_id": run_id, "experiment_id": tracking.experiment_id(settings),
+            "mode": start.mode, "epochs": trained.fit.epochs, "seconds": round(time.perf_counter() - started, 2),
+            "backtest_seconds": round(time.perf_counter() - started - trained_seconds, 2),
+            "mae_h1": trained.scores.mae_h1, "mape_h1": trained.scores.mape_h1,
+            "mae_mean": trained.scores.mae_mean, "backtests": backtests}
+
+
+def backtest_family(settings: Settings, family_name: str, frame: pd.DataFrame, trained, run_id: str,
+                    lineage: dict[str, Any] | None = None) -> list[dict[str, Any]]:
+    """Forecast the family's backtest windows (pipeline/backtest.py) and log them to its run
+    `run_id`: the recent window from `trained` (engine.train's result), each seasonal window from
+    the family as of that window's cutoff (fit_as_of). A window whose fit fails is left out (the
+    family then cannot carry weight there) and says why. Returns the windows with the source of
+    each fit, its seconds and MAE (riders), or the failure."""
+    from pipeline import backtest, tracking
+
+    recent = backtest.recent_window(settings)
+    tables = [backtest.forecast_table(recent, trained.forecasts)]
+    notes = [{**recent.describe(), "source": f"this run's fit ({trained.fit.epochs} epochs)"}]
+    for window in backtest.seasonal_windows(settings):
+        began = time.perf_counter()
+        try:
+            fitted, source = fit_as_of(settings.with_overrides(as_of=window.fit_cutoff), family_name, frame,
+                                       run_id, window.name, lineage)
+            forecasts = fitted.forecast(frame.loc[: pd.Timestamp(window.last_target)], window.origins)
+            tables.append(backtest.forecast_table(window, forecasts))
+            notes.append({**window.describe(), "source": source, "seconds": round(time.perf_counter() - began, 1)})
+        except Exception as exc:  # the family's own fit stands; it just cannot carry weight on this window
+            log.warning("%s: backtest %s failed: %s: %s", family_name, window.name, type(exc).__name__, exc)
+            notes.append({**window.describe(), "failed": f"{type(exc).__name__}: {exc}"[:500]})
+    table = pd.concat(tables, ignore_index=True)
+    actual = frame[settings.target].reindex(table["target_date"]).to_numpy(float)
+    scores = {w: float(abs(g["forecast"] - actual[g.index]).mean()) for w, g in table.groupby("window")}
+    for note in notes:
+        if note["window"] in scores:
+            note["mae"] = round(scores[note["window"]])
+    tracking.log_backtests(settings, run_id, table, notes, scores)
+    log.info("%s backtests: %s", family_name, "; ".join(
+        f"{n['window']} MAE {n['mae']:,} ({n.get('source', '')})" if "mae" in n else f"{n['window']} failed"
+        for n in notes))
+    return notes
+
+
+def fit_as_of(settings: Settings, family_name: str, frame: pd.DataFrame, parent_run_id: str, window: str,
+              lineage: dict[str, Any] | None = None):
+    """The family fitted as of `settings.as_of` on `frame`'s rows up to it, for a backtest window:
+    a logged fit of the same family with the same warm key (code and settings) at most
+    `backtest_reuse_days` earlier (the registry's own fits, once it has run that long), else a
+    refit, warm-started where the family can (warm_start), logged as a child run of
+    `parent_run_id`. A family that builds on members adopts their fits as of that day.
+    Returns (family, where it came from)."""
+    from datetime import timedelta
+
+    from pipeline import engine, families, tracking
+    from pipeline.serving import load_logged_family
+
+    family = families.create(family_name, settings)
+    key = warmstart.key_of(warmstart.warm_key_parts(family, settings))
+    earliest = settings.as_of - timedelta(days=settings.backtest_reuse_days)
+    for fit in sorted(tracking.past_fits(settings, family_name, 200, warm_key=key), key=lambda f: f.as_of,
+                      reverse=True):
+        if earliest <= fit.as_of <= settings.as_of:
+            try:
+                return load_logged_family(settings, fit.model_uri), f"fit of run {fit.run_id} as of {fit.as_of}"
+            except Exception as exc:  # reuse only saves time: refit instead
+                log.warning("%s: fit of run %s does not load (%s); refitting", family_name, fit.run_id, exc)
+                break
+    start = warm_start(settings, family)
+    members = {}
+    for name, seed in family.builds_on():
+        member = families.create(name, settings.with_overrides(seed=seed))
+        member_key = warmstart.key_of(warmstart.warm_key_parts(member, member.settings))
+        fits = [f for f in tracking.past_fits(settings, name, 200, warm_key=member_key) if f.as_of == settings.as_of]
+        if fits:
+            members[(name, seed)] = load_logged_family(settings, fits[0].model_uri)
+    family.adopt(members)
+    history = frame.loc[: pd.Timestamp(settings.as_of)]
+    tags = {**tracking.lineage_tags(settings, lineage or {}), **tracking.start_tags(start),
+            tracking.BACKTEST_TAG: window}
+    run_id = tracking.start_family_run(settings, parent_run_id, family_name, tags)
+    with tracking.failing_run(settings, run_id):
+        trained = engine.train(family, history, settings)
+        tracking.record_training(settings, run_id, trained, history)
+    return trained.family, f"refit ({start.mode}) in run {run_id}"
 
 
 def warm_start(settings: Settings, family) -> "warmstart.Start":
@@ -372,6 +454,47 @@ def forecast_from_source(settings: Settings) -> dict[str, Any]:
     checked = validate_source(settings)
     frame = data.clean(data.parse_raw(storage.read_bytes(checked["raw_uri"]), checked["raw_uri"]))
     return {**forecasting.forecast(settings, frame), "data_uri": settings.data_uri, "data_hash": checked["data_hash"]}
+
+
+def shadow_forecast(settings: Settings, frame: pd.DataFrame | None = None,
+                    origins: pd.DatetimeIndex | None = None) -> dict[str, Any]:
+    """Every family of the latest training as of `settings.as_of` (the gate's candidates) forecasts
+    the `horizon` days after each origin (default: the last validated day up to the as-of date),
+    stored apart from the champion's forecasts (table shadow_forecasts, upserted), so that
+    challengers are scored on what happened. Returns the training's as-of date, the families and
+    the rows stored; nothing before the first training."""
+    from pipeline import forecasting, registry, runtime, tracking
+    from pipeline.serving import load_logged_family
+
+    runtime.configure(settings)  # before a family's Keras model is loaded
+    frame = last_good_frame(settings) if frame is None else frame
+    if origins is None:
+        origins = pd.DatetimeIndex([frame.loc[: pd.Timestamp(settings.as_of)].index[-1]])
+    training = registry.latest_training(settings, settings.as_of)
+    if training is None:
+        return {"trained_as_of": None, "families": [], "rows": 0}
+    parent, trained_as_of = training
+    created, rows, families = datetime.now(timezone.utc), [], []
+    for run in registry.candidate_runs(settings, parent):
+        name = run.data.tags[tracking.FAMILY_TAG]
+        try:
+            family = load_logged_family(settings, run.data.tags[tracking.MODEL_URI_TAG])
+            values = np.asarray(family.forecast(frame.loc[: origins[-1]], origins), dtype=float)
+        except Exception as exc:  # one challenger that cannot forecast must not stop the others
+            log.warning("shadow forecast of %s (run %s) failed: %s: %s", name, run.info.run_id, type(exc).__name__, exc)
+            continue
+        families.append(name)
+        for origin, row in zip(origins, values):
+            rows += [{"as_of": origin.date(), "target_date": (origin + pd.Timedelta(days=h)).date(), "family": name,
+                      "run_id": run.info.run_id, "horizon": h, "forecast": float(v),
+                      "trained_as_of": date.fromisoformat(trained_as_of), "created_at": created}
+                     for h, v in enumerate(row, start=1)]
+    if rows:
+        forecasting.upsert(settings, rows, shadow=True)
+    log.info("shadow forecasts of %d families trained as of %s from %d origin(s)", len(families), trained_as_of,
+             len(origins))
+    return {"trained_as_of": trained_as_of, "families": families, "rows": len(rows),
+            "origins": f"{origins[0].date()}..{origins[-1].date()}"}
 
 
 def score_realized(settings: Settings) -> dict[str, Any]:

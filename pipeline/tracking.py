@@ -51,6 +51,10 @@ CANDIDATE_MAE_TAG = "ridership.candidate_mae_mean"
 CANDIDATE_MAE_H1_TAG = "ridership.candidate_mae_h1"
 CHAMPION_VERSION_TAG = "ridership.champion_version"
 CHAMPION_MAE_TAG = "ridership.champion_mae_mean"
+BACKTEST_TAG = "ridership.backtest"  # a refit for a backtest window: the window's name
+BACKTESTS_TAG = "ridership.backtests"  # JSON: a family run's backtest windows and where each fit came from
+COMBINATION_TAG = "ridership.combination"  # JSON {family: weight} of a combination run and its version
+BACKTEST_SCORES_TAG = "ridership.backtest_scores"  # JSON: the gate's windows and each candidate's loss
 MODEL_NAME_IN_RUN = "model"
 METRICS_PER_BATCH = 900  # MLflow accepts at most 1000 metrics per log_batch
 
@@ -260,15 +264,17 @@ def finished_family_runs(settings: Settings, parent_run_id: str) -> list:
     return [r for name, r in latest.items() if name]
 
 
-def past_fits(settings: Settings, family: str, limit: int = 20) -> list:
-    """The latest `limit` finished runs of `family` that logged a model, as warmstart.PastFit."""
+def past_fits(settings: Settings, family: str, limit: int = 20, warm_key: str | None = None) -> list:
+    """The latest `limit` finished runs of `family` that logged a model (with this warm key if one
+    is given), as warmstart.PastFit."""
     from datetime import date
 
     from pipeline.warmstart import PastFit
 
+    key = f" and tags.`{WARM_KEY_TAG}` = '{warm_key}'" if warm_key else ""
     runs = client(settings).search_runs(
         [experiment_id(settings)],
-        filter_string=f"tags.`{FAMILY_TAG}` = '{family}' and attributes.status = 'FINISHED'",
+        filter_string=f"tags.`{FAMILY_TAG}` = '{family}' and attributes.status = 'FINISHED'{key}",
         order_by=["attributes.start_time DESC"], max_results=limit,
     )
     return [PastFit(run.info.run_id, date.fromisoformat(run.data.tags[AS_OF_TAG]),
@@ -308,6 +314,34 @@ def log_validation_forecasts(settings: Settings, run_id: str, forecasts) -> None
     table = pd.DataFrame(forecasts, index=pd.Index(scoring_origins(settings).date, name="origin"),
                          columns=[f"h{h:02d}" for h in range(1, forecasts.shape[1] + 1)])
     log_artifact_bytes(settings, run_id, VALIDATION_FORECASTS, table.to_csv().encode())
+
+
+BACKTEST_FORECASTS = "backtest_forecasts.csv"
+
+
+def log_backtests(settings: Settings, run_id: str, table: pd.DataFrame, windows: list[dict],
+                  scores: dict[str, float]) -> None:
+    """A family run's backtest forecasts (backtest.forecast_table rows of every window), the
+    windows with where each fit came from (a tag), and each window's MAE (metrics backtest_mae_<window>)."""
+    log_artifact_bytes(settings, run_id, BACKTEST_FORECASTS, table.to_csv(index=False).encode())
+    text = json.dumps(windows, default=str)
+    client(settings).set_tag(run_id, BACKTESTS_TAG, text if len(text) <= 8000 else text[:7990] + "...")
+    log_metrics(settings, run_id, {f"backtest_mae_{w.replace('-', '_')}": v for w, v in scores.items()})
+
+
+def backtest_forecasts(settings: Settings, run_id: str) -> pd.DataFrame | None:
+    """The backtest rows a family run logged (None for a run from before backtests)."""
+    names = {a.path for a in client(settings).list_artifacts(run_id)}
+    if BACKTEST_FORECASTS not in names:
+        return None
+    path = client(settings).download_artifacts(run_id, BACKTEST_FORECASTS)
+    return pd.read_csv(path, parse_dates=["origin", "target_date"])
+
+
+def validation_forecasts(settings: Settings, run_id: str) -> pd.DataFrame:
+    """A family run's scoring-window forecasts: origin index, one column per horizon."""
+    path = client(settings).download_artifacts(run_id, VALIDATION_FORECASTS)
+    return pd.read_csv(path, index_col="origin", parse_dates=True)
 
 
 def log_artifact_bytes(settings: Settings, run_id: str, name: str, data: bytes) -> None:

@@ -23,21 +23,52 @@ from pipeline.families.base import Family
 WARM = "warm"
 SCRATCH = "scratch"
 # Settings a fit can change between two warm-started nights without invalidating the weights.
-NOT_IN_KEY = ("as_of", "families", "warm_start", "warm_epochs", "warm_patience", "max_warm_starts")
-_PIPELINE = Path(__file__).resolve().parent
-MODEL_CODE = (_PIPELINE / "families", _PIPELINE / "windows.py", _PIPELINE / "calendar.py")
+NOT_IN_KEY = ("as_of", "families", "warm_start", "warm_epochs", "warm_patience", "max_warm_starts",
+              "backtest_years", "backtest_days")
+# Modules whose source is no part of a model: settings reach the key as values; errors and storage shape no fit.
+NOT_MODEL_CODE = ("pipeline.config", "pipeline.errors", "pipeline.storage")
 
 
-@functools.lru_cache(maxsize=1)
-def model_code_digest() -> str:
-    """A hash of the source that defines the models and their inputs (the families' package, the
-    windows and the calendar): changing it retrains from scratch, other commits do not."""
+def model_modules(family: Family) -> list[str]:
+    """The project modules that define `family`'s model and its inputs: its own module and every
+    pipeline module it reaches through the names those modules import, and, for a family that
+    builds on members, theirs too (sorted module names)."""
+    import importlib
+    import inspect
+
+    from pipeline import families
+
+    seen: set[str] = set()
+    todo = [type(family).__module__] + [families.FAMILIES.get(name, "") for name, _ in family.builds_on()]
+    while todo:
+        name = todo.pop()
+        if not name.startswith("pipeline") or name in seen or name in NOT_MODEL_CODE:
+            continue
+        seen.add(name)
+        for value in vars(importlib.import_module(name)).values():
+            ref = value.__name__ if inspect.ismodule(value) else getattr(value, "__module__", None)
+            if isinstance(ref, str) and ref.startswith("pipeline.") and ref not in seen:
+                todo.append(ref)
+    return sorted(seen)
+
+
+@functools.lru_cache(maxsize=None)
+def _digest(modules: tuple[str, ...]) -> str:
+    import importlib
+
     digest = hashlib.sha256()
-    for root in MODEL_CODE:
-        for path in sorted(root.rglob("*.py")) if root.is_dir() else [root]:
-            digest.update(path.name.encode())
-            digest.update(path.read_bytes())
+    for name in modules:
+        path = Path(importlib.import_module(name).__file__)
+        digest.update(name.encode())
+        digest.update(path.read_bytes())
     return digest.hexdigest()[:12]
+
+
+def model_code_digest(family: Family) -> str:
+    """A hash of the source that defines `family`'s model and inputs (model_modules): changing it
+    retrains that family from scratch; a change to another family's code or to the rest of the
+    pipeline does not."""
+    return _digest(tuple(model_modules(family)))
 
 
 def warm_key_parts(family: Family, settings: Settings) -> dict:
@@ -45,7 +76,7 @@ def warm_key_parts(family: Family, settings: Settings) -> dict:
     class, settings (those that shape a fit, NOT_IN_KEY aside), params and model code."""
     values = {k: v for k, v in settings.training_dict().items() if k not in NOT_IN_KEY}
     parts = {"family": family.name, "class": f"{type(family).__module__}:{type(family).__qualname__}",
-             "settings": values, "params": family.params(), "code": model_code_digest()}
+             "settings": values, "params": family.params(), "code": model_code_digest(family)}
     return json.loads(json.dumps(parts, default=str))
 
 
