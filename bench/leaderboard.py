@@ -15,7 +15,6 @@ from __future__ import annotations
 import argparse
 import json
 import os
-import platform
 import re
 import sys
 import time
@@ -27,6 +26,10 @@ ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 
 from pipeline.config import RECIPES  # noqa: E402  (light: no Keras, no pandas)
+from tqdm import tqdm  # noqa: E402
+
+sys.path.insert(0, str(ROOT / "bench"))
+from machine import describe  # noqa: E402
 
 # The chapter's validation MAE for each family (riders; DESIGN.md §2). None: not reported.
 CHAPTER = {
@@ -65,11 +68,10 @@ def render(results: list[dict], protocol: str, wall: float, workers: int, window
     from pipeline.config import Settings
 
     defaults = Settings()
-    machine = f"{platform.machine()}, {os.cpu_count()} cores, {platform.python_version()}"
     lines = [
         f"# Leaderboard — protocol `{protocol}`",
         "",
-        f"Run {datetime.now(timezone.utc):%Y-%m-%d %H:%M} UTC on {platform.node()} ({machine}); "
+        f"Run {datetime.now(timezone.utc):%Y-%m-%d %H:%M} UTC on {describe()}; "
         f"{workers} families trained at a time, one TensorFlow thread each; wall time {wall / 60:.1f} min.",
         "As of 2019-05-31; every family scored on the same targets 2019-03-01..2019-05-31 at every horizon "
         "(rolling origins). Keras families: batch 32, up to 500 epochs, early stopping on validation MAE "
@@ -132,13 +134,18 @@ def main() -> None:
                    if r["family"] not in names]
     # slowest first (the default family order), so that the pool's tail is short
     order = sorted(names, key=lambda n: DEFAULT_FAMILIES.index(n) if n in DEFAULT_FAMILIES else len(DEFAULT_FAMILIES))
-    with ProcessPoolExecutor(max_workers=args.workers) as pool:
+    print(f"{len(order)} families on {describe()}, {args.workers} at a time", flush=True)
+    with ProcessPoolExecutor(max_workers=args.workers) as pool, tqdm(total=len(order), unit="family") as bar:
         futures = {pool.submit(train_one, name, overrides): name for name in order}
+        bar.set_postfix_str(f"training {', '.join(order[:args.workers])}")
         for future in as_completed(futures):
             result = {**future.result(), "run_at": f"{datetime.now(timezone.utc):%Y-%m-%d %H:%M}"}
             results.append(result)
-            print(f"{result['family']:16s} h1 {result['mae_h1']:9,.0f}  mean {result['mae_mean']:9,.0f}  "
-                  f"epochs {result['epochs']:3d}  {result['seconds']:6.0f} s", flush=True)
+            bar.write(f"{result['family']:16s} h1 {result['mae_h1']:9,.0f}  mean {result['mae_mean']:9,.0f}  "
+                      f"epochs {result['epochs']:3d}  {result['seconds']:6.0f} s")
+            bar.update()
+            running = [futures[f] for f in futures if f.running()]
+            bar.set_postfix_str(f"training {', '.join(running)}" if running else "")
             # written after every family, so that an interrupted run keeps what it measured
             out.write_text(render(results, args.protocol, time.perf_counter() - started, args.workers,
                                    args.window_order, args.recipe))

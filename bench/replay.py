@@ -32,7 +32,6 @@ import json
 import logging
 import multiprocessing
 import os
-import platform
 import subprocess
 import sys
 import tempfile
@@ -43,6 +42,9 @@ from pathlib import Path
 
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
+sys.path.insert(0, str(ROOT / "bench"))
+from machine import describe  # noqa: E402 (bench/ is on the path)
+
 BENCH_PYTHON = ROOT / ".venv-bench" / "bin" / "python"
 BASELINES = ("seasonal_naive", "autoarima", "mstl", "lightgbm_mlforecast", "lightgbm_direct")
 
@@ -288,7 +290,7 @@ def main() -> None:
         base = base.with_overrides(families=tuple(args.families.split(",")))
     frame = data.clean(data.parse_raw(data.read_source(base.data_uri), base.data_uri))
     chosen = parse_periods(args)
-    print(f"replay of {', '.join(f'{a}..{b}' for a, b in chosen)} in {home} on {machine()}: "
+    print(f"replay of {', '.join(f'{a}..{b}' for a, b in chosen)} in {home} on {describe()}: "
           f"{len(base.families)} families, {args.workers} trainings at a time", flush=True)
     summary = []
     for first, last in chosen:
@@ -309,23 +311,10 @@ def main() -> None:
         print(out.read_text())
 
 
-def machine() -> str:
-    """This machine's processor model and cores, for every timing."""
-    model = platform.processor() or platform.machine()
-    try:
-        for line in Path("/proc/cpuinfo").read_text().splitlines():
-            if line.startswith("model name"):
-                model = line.split(":", 1)[1].strip()
-                break
-    except OSError:
-        pass
-    return f"{model}, {os.cpu_count()} cores"
-
-
 def render_summary(summary, settings) -> str:
     """One table over the periods: product, oracle, best family, each baseline."""
     lines = [f"# Replay summary: {', '.join(p for p, *_ in summary)}", "",
-             f"Run {datetime.now(timezone.utc):%Y-%m-%d %H:%M} UTC on {machine()}; {len(settings.families)} families; "
+             f"Run {datetime.now(timezone.utc):%Y-%m-%d %H:%M} UTC on {describe()}; {len(settings.families)} families; "
              "MAE in riders at h=1 and pooled over every origin and horizon; coverage of the 80 % and 95 % "
              "intervals, pooled.", "",
              "| period | model | kind | MAE h=1 | pooled | 80 % cov. | 95 % cov. | product against it (h=1 / pooled) |",
@@ -359,7 +348,7 @@ def render(results, nights, first, last, args, settings, train_wall, baseline_wa
     lines = [
         f"# Replay {first} .. {last}: the nightly loop's stored forecasts, scored",
         "",
-        f"Run {datetime.now(timezone.utc):%Y-%m-%d %H:%M} UTC on {machine()}: product {train_wall / 60:.1f} min, baselines {baseline_wall / 60:.1f} min. "
+        f"Run {datetime.now(timezone.utc):%Y-%m-%d %H:%M} UTC on {describe()}: product {train_wall / 60:.1f} min, baselines {baseline_wall / 60:.1f} min. "
         f"Retrain cadence `{args.cadence}`; families: {', '.join(settings.families)}; protocol "
         f"`{settings.protocol}`, up to {settings.epochs} epochs; {warm_policy(settings)}. Targets {first}..{last}; MAE in riders; "
         "holiday-adjacent: a CTA holiday, the days next to it, the day a week after, Dec 23-31.",

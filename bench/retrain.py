@@ -1,6 +1,7 @@
 """Benchmark (not a test): a full nightly retrain of every family, baseline against product.
 
     .venv/bin/python bench/retrain.py [--families a,b] [--epochs 500] [--phase all|product|baseline|render]
+        [--backtests on,off]
 
 (a) baseline: every family trained one after another in one Python process with the chapter's
     recipe, as a notebook would (TensorFlow's default threads, no XLA, one step per call);
@@ -9,7 +10,9 @@
 (c) product, warm-started: the same DAG in the same state a week of data later, the families that
     can continue from (b)'s fits (pipeline/warmstart.py).
 All use the chapter protocol; (a) and (b) score every family on the same target dates, (c) on the
-three months up to its own cutoff. Also measured:
+three months up to its own cutoff. (b) and (c) run with the seasonal backtests on (the default:
+each training also fits the family one and two years earlier, pipeline/backtest.py) and off
+(RIDERSHIP_BACKTEST_YEARS=none), each in a home of its own. Also measured:
 DAG file import time, forecast DAG wall time and one champion forecast call after model load.
 Writes bench/results/retrain.md with the date and machine, from retrain-product.json and
 retrain-baseline.json beside it; each phase can be run (or rerun) on its own with --phase, and
@@ -21,7 +24,7 @@ from __future__ import annotations
 import argparse
 import json
 import os
-import platform
+import re
 import sqlite3
 import subprocess
 import sys
@@ -33,6 +36,8 @@ from pathlib import Path
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 sys.path.insert(0, str(ROOT / "bench"))
+from machine import describe  # noqa: E402
+from tqdm import tqdm  # noqa: E402
 OUT = ROOT / "bench" / "results" / "retrain.md"
 PROTOCOL = "chapter"
 BASELINE = {"tf_threads": 0, "jit_compile": False, "steps_per_execution": 1}
@@ -40,6 +45,7 @@ BASELINE = {"tf_threads": 0, "jit_compile": False, "steps_per_execution": 1}
 # of new days) warm-started.
 NIGHTS = (("from scratch", "2019-05-31"), ("warm-started", "2019-06-07"))
 PHASE_FILES = {phase: OUT.with_name(f"retrain-{phase}.json") for phase in ("product", "baseline")}
+BACKTESTS_OFF = OUT.with_name("retrain-product-backtests-off.json")
 
 
 def now() -> str:
@@ -51,37 +57,51 @@ def baseline(names: list[str], epochs: int) -> None:
     from leaderboard import train_one
 
     started = time.perf_counter()
-    result = {"date": now(), "epochs": epochs, "complete": False, "families": []}
+    result = {"date": now(), "epochs": epochs, "complete": False, "families": [], "machine": describe()}
+    bar = tqdm(total=len(names), desc="(a) baseline", unit="family")
     for name in names:
+        bar.set_postfix_str(name)
         trained = train_one(name, {"protocol": PROTOCOL, "epochs": epochs, **BASELINE})
         result["families"].append({k: trained[k] for k in ("family", "mae_h1", "mae_mean", "epochs", "seconds")})
         result["wall"] = time.perf_counter() - started
         result["complete"] = len(result["families"]) == len(names)
         PHASE_FILES["baseline"].write_text(json.dumps(result, indent=1))
-        print(f"  (a) {name:18s} {trained['seconds']:7.1f} s  h1 {trained['mae_h1']:9,.0f}  "
-              f"mean {trained['mae_mean']:9,.0f}", flush=True)
+        bar.write(f"  (a) {name:18s} {trained['seconds']:7.1f} s  h1 {trained['mae_h1']:9,.0f}  "
+                  f"mean {trained['mae_mean']:9,.0f}")
+        bar.update()
 
 
-def product(names: list[str], epochs: int) -> dict:
+def product(names: list[str], epochs: int, backtests: bool = True) -> dict:
     """The training DAG under the scheduler on NIGHTS in one home: the first night trains every family
-    from scratch, the next one warm-starts those that can (pipeline/warmstart.py)."""
+    from scratch, the next one warm-starts those that can (pipeline/warmstart.py); with the seasonal
+    backtests on or off."""
     home = Path(tempfile.mkdtemp(prefix="ridership-retrain-"))
     env = {**os.environ, "RIDERSHIP_HOME": str(home), "RIDERSHIP_PROTOCOL": PROTOCOL,
-           "RIDERSHIP_EPOCHS": str(epochs), "RIDERSHIP_FAMILIES": ",".join(names)}
+           "RIDERSHIP_EPOCHS": str(epochs), "RIDERSHIP_FAMILIES": ",".join(names),
+           "RIDERSHIP_BACKTEST_YEARS": os.environ.get("RIDERSHIP_BACKTEST_YEARS", "1,2") if backtests else "none"}
     os.environ.update({k: env[k] for k in ("RIDERSHIP_HOME", "RIDERSHIP_PROTOCOL", "RIDERSHIP_EPOCHS",
-                                           "RIDERSHIP_FAMILIES")})
+                                           "RIDERSHIP_FAMILIES", "RIDERSHIP_BACKTEST_YEARS")})
     from pipeline import tracking
     from pipeline.config import Settings
 
     nights = []
     for label, as_of in NIGHTS:
-        print(f"  night {as_of} ({label})", flush=True)
         log = home / f"run_local-{as_of}.log"
         started = time.perf_counter()
-        with log.open("w") as sink:
-            code = subprocess.run(["bash", str(ROOT / "scripts" / "run_local.sh")],
-                                  env={**env, "RIDERSHIP_AS_OF": as_of}, stdout=sink,
-                                  stderr=subprocess.STDOUT).returncode
+        with log.open("w") as sink, tqdm(desc=f"night {as_of} ({label}, backtests {'on' if backtests else 'off'})",
+                                         unit="task") as bar:
+            script = subprocess.Popen(["bash", str(ROOT / "scripts" / "run_local.sh")],
+                                      env={**env, "RIDERSHIP_AS_OF": as_of}, stdout=subprocess.PIPE,
+                                      stderr=subprocess.STDOUT, text=True)
+            for line in script.stdout:  # run_local.sh's own progress: "[  60 s] 3/25 tasks done ..."
+                sink.write(line)
+                done = re.search(r"\] (\d+)/(\d+) tasks done.*?(running: .*)?$", line.rstrip())
+                if done:
+                    bar.total = int(done.group(2))
+                    bar.n = int(done.group(1))
+                    bar.set_postfix_str((done.group(3) or "")[:80])
+                    bar.refresh()
+            code = script.wait()
         script_wall = time.perf_counter() - started
         if code != 0:
             sys.exit(f"the product run as of {as_of} failed (exit {code}); see {log}")
@@ -96,7 +116,8 @@ def product(names: list[str], epochs: int) -> dict:
         nights.append({"label": label, "as_of": as_of, "script_wall": script_wall,
                        "training_dag": runs["ridership_training"][-1][1],
                        "forecast_dag": runs["ridership_forecast"][-1][1], "families": families})
-    return {"date": now(), "epochs": epochs, "home": str(home), "nights": nights,
+    return {"date": now(), "epochs": epochs, "home": str(home), "nights": nights, "machine": describe(),
+            "backtests": backtests,
             "forecast_call": forecast_call(Settings.from_env(as_of=date.fromisoformat(NIGHTS[-1][1])))}
 
 
@@ -138,15 +159,15 @@ def import_times() -> str:
     return out.stdout.strip()
 
 
-def render(a: dict | None, b: dict, imports: str) -> str:
+def render(a: dict | None, b: dict, imports: str, off: dict | None = None) -> str:
     by_family = {r["family"]: r for r in (a or {}).get("families", [])}
     scratch, warm = b["nights"]
     warm_by_family = {r["family"]: r for r in warm["families"]}
-    machine = f"{platform.machine()}, {os.cpu_count()} cores, {platform.python_version()}"
     lines = [
         "# Nightly retrain: baseline (a) against the product from scratch (b) and warm-started (c)",
         "",
-        f"On {platform.node()} ({machine}), CPU only: (b) and (c) run {b['date']}"
+        f"On {b.get('machine', describe())}, CPU only: (b) and (c) run {b['date']}, with the seasonal backtests "
+        f"{'on' if b.get('backtests', True) else 'off'}"
         + (f", (a) run {a['date']}" if a else "") + f". Protocol `{PROTOCOL}`, up to {b['epochs']} epochs, "
         "early stopping patience 50, every family scored on the three months up to its cutoff.",
         "(a): as of 2019-05-31, one process, families one after another, TensorFlow's default threads, no XLA, "
@@ -191,6 +212,14 @@ def render(a: dict | None, b: dict, imports: str) -> str:
                      f"({a['wall'] / 60:.1f} min); no total")
     else:
         lines.append("- (a) baseline: not run")
+    if off:
+        off_scratch, off_warm = off["nights"]
+        lines += [f"- the same nights with the seasonal backtests off (RIDERSHIP_BACKTEST_YEARS=none, run {off['date']}): "
+                  f"(b) {off_scratch['training_dag'] / 60:.1f} min, (c) {off_warm['training_dag'] / 60:.1f} min; the "
+                  f"backtests cost (b) {scratch['training_dag'] / off_scratch['training_dag']:.2f}x and (c) "
+                  f"{warm['training_dag'] / off_warm['training_dag']:.2f}x the training DAG without them (a fresh "
+                  "home refits every family one and two years earlier; a registry that has run that long reuses "
+                  "its own fits)"]
     call = b["forecast_call"]
     lines += [f"- forecast DAG run, wall: (b) {scratch['forecast_dag']:.0f} s, (c) {warm['forecast_dag']:.0f} s",
               f"- champion ({call['family']}) forecast call: {call['predict']:.2f} s after a "
@@ -206,6 +235,7 @@ def main() -> None:
     # baseline-worker: the baseline's own fresh interpreter, started by --phase baseline
     parser.add_argument("--phase", choices=["all", "product", "baseline", "render", "baseline-worker"],
                         default="all")
+    parser.add_argument("--backtests", default="on,off", help="the product's runs: on, off or both")
     args = parser.parse_args()
     from pipeline.config import DEFAULT_FAMILIES
 
@@ -213,15 +243,19 @@ def main() -> None:
     if args.phase == "baseline-worker":
         return baseline(names, args.epochs)
     OUT.parent.mkdir(parents=True, exist_ok=True)
+    print(f"on {describe()}", flush=True)
     if args.phase in ("all", "product"):
-        print("(b) product: the training DAG under the scheduler", flush=True)
-        PHASE_FILES["product"].write_text(json.dumps(product(names, args.epochs), indent=1))
+        for mode in args.backtests.split(","):
+            print(f"(b), (c) product: the training DAG under the scheduler, backtests {mode}", flush=True)
+            target = PHASE_FILES["product"] if mode == "on" else BACKTESTS_OFF
+            target.write_text(json.dumps(product(names, args.epochs, mode == "on"), indent=1))
     if args.phase in ("all", "baseline"):
         print("(a) baseline: one process, one family after another", flush=True)
         subprocess.run([sys.executable, __file__, "--phase", "baseline-worker", "--families", ",".join(names),
                         "--epochs", str(args.epochs)], check=True)
     loaded = {p: json.loads(f.read_text()) if f.exists() else None for p, f in PHASE_FILES.items()}
-    OUT.write_text(render(loaded["baseline"], loaded["product"], import_times()))
+    off = json.loads(BACKTESTS_OFF.read_text()) if BACKTESTS_OFF.exists() else None
+    OUT.write_text(render(loaded["baseline"], loaded["product"], import_times(), off))
     print(OUT.read_text())
 
 

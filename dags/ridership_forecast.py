@@ -44,6 +44,13 @@ def ridership_forecast():
         return steps.forecast_next(_settings())
 
     @task
+    def shadow_forecast() -> dict:
+        """Every family of the last training forecasts too, stored apart: the challengers' record."""
+        from pipeline import steps
+
+        return steps.shadow_forecast(_settings())
+
+    @task
     def score_realized() -> dict:
         from pipeline import steps
 
@@ -56,7 +63,7 @@ def ridership_forecast():
         if report["drifted"]:
             raise AirflowFailException(report["message"])
 
-    check_drift(forecast() >> score_realized())
+    check_drift([forecast(), shadow_forecast()] >> score_realized())
 
 
 ridership_forecast()

@@ -287,6 +287,8 @@ def _parse(f: dataclasses.Field, raw: str) -> Any:
         if kind is Path:
             return Path(raw)
         if get_origin(kind) is tuple:
+            if raw.strip().lower() == "none":  # an empty tuple: an empty variable means "the default"
+                return ()
             item_type = get_args(kind)[0]
             return tuple(item_type(item.strip()) for item in raw.split(",") if item.strip())
         if kind is bool:

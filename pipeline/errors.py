@@ -11,6 +11,11 @@ class DataSourceError(RidershipError):
     """The data source cannot be read (missing file, unreachable URL, bad encoding, empty)."""
 
 
+class StorageError(RidershipError):
+    """An object could not be written where it belongs (disk full, no permission, store down);
+    nothing half-written was published."""
+
+
 class DataValidationError(RidershipError):
     """The data was read but breaks the validation suite."""
 

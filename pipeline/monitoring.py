@@ -65,13 +65,91 @@ def realized_accuracy(settings: Settings, frame: pd.DataFrame) -> dict[str, Any]
         f"model version {v} drifted: realized MAE {versions[v]['mae']:,.0f} over {versions[v]['rows']} forecasts "
         f"is {versions[v]['ratio']:.2f}× its validation MAE {versions[v]['validation_mae']:,.0f} "
         f"(limit {settings.drift_factor}×)" for v in drifted)
-    if versions:
+    board = realized_leaderboard(settings, frame)
+    if versions or not board.empty:
         run_id = _log(settings, versions)
         tracking.client(settings).set_tag(run_id, tracking.DRIFTED_TAG, ",".join(drifted))  # read by the retrain policy
+        if not board.empty:
+            _log_leaderboard(settings, run_id, board, frame)
     if drifted:
         log.warning("%s", message)
     return {"last_actual": frame.index[-1].date().isoformat(), "versions": versions, "drifted": drifted,
-            "drift_factor": settings.drift_factor, "message": message}
+            "drift_factor": settings.drift_factor, "message": message,
+            "realized_leaderboard": board.reset_index().to_dict("records")}
+
+
+CHAMPION_ROW = "champion (published forecasts)"
+WINDOWS_DAYS = (30, 90, 365)
+
+
+def realized_rows(settings: Settings, frame: pd.DataFrame, days: int = max(WINDOWS_DAYS)) -> pd.DataFrame:
+    """The scored forecasts of the last `days` days of targets: the champion's as published and
+    every shadow family's, one row per (model, origin, horizon) with abs_error."""
+    from pipeline import intervals
+
+    last = frame.index[-1].date()
+    targets = (last - pd.Timedelta(days=days - 1), last)
+    actual = frame[settings.target]
+    champion = intervals.published(forecasting.stored(settings, targets=targets))
+    shadow = forecasting.stored_shadow(settings, targets=targets)
+    rows = [realized_errors(champion, actual, ()).assign(model=CHAMPION_ROW)]
+    if not shadow.empty:
+        # a family forecast each origin once per training; the latest training's counts
+        shadow = shadow.sort_values("trained_as_of").drop_duplicates(["as_of", "target_date", "family"], keep="last")
+        rows.append(realized_errors(shadow, actual, ()).rename(columns={"family": "model"}))
+    rows = [r for r in rows if not r.empty]
+    return pd.concat(rows, ignore_index=True) if rows else pd.DataFrame(columns=["model", "target_date", "abs_error"])
+
+
+def realized_leaderboard(settings: Settings, frame: pd.DataFrame) -> pd.DataFrame:
+    """Realized MAE (riders) of the champion and of every shadow family over the last 30, 90 and
+    365 days of targets (columns mae_30d, mae_90d, mae_365d; NaN without forecasts there), best
+    over 90 days first; empty before any outcome."""
+    rows = realized_rows(settings, frame)
+    if rows.empty:
+        return pd.DataFrame()
+    last = pd.Timestamp(frame.index[-1])
+    targets = pd.to_datetime(rows["target_date"])
+    board = pd.DataFrame({f"mae_{d}d": rows[targets > last - pd.Timedelta(days=d)].groupby("model")["abs_error"].mean()
+                          for d in WINDOWS_DAYS})
+    board["forecasts_365d"] = rows.groupby("model").size()
+    return board.sort_values(["mae_90d", "mae_365d"])
+
+
+def _log_leaderboard(settings: Settings, run_id: str, board: pd.DataFrame, frame: pd.DataFrame) -> None:
+    """The realized leaderboard as metrics (realized_mae_<days>d_<model>), a table and a plot of each
+    model's realized MAE over time (28-day rolling mean by target day) on the monitoring run."""
+    import re
+
+    metrics = {f"realized_{column}_{re.sub(r'[^0-9A-Za-z_]+', '_', model).strip('_')}": value
+               for model, row in board.iterrows() for column, value in row.items()
+               if column.startswith("mae_") and math.isfinite(value)}
+    tracking.log_metrics(settings, run_id, metrics)
+    table = board.reset_index().rename(columns={"index": "model"})
+    tracking.log_artifact_bytes(settings, run_id, "realized_leaderboard.csv", table.to_csv(index=False).encode())
+    header = "| model | " + " | ".join(table.columns[1:]) + " |\n|---|" + "---:|" * (len(table.columns) - 1) + "\n"
+    lines = ["| " + " | ".join([str(r[0])] + [f"{v:,.0f}" for v in r[1:]]) + " |" for r in table.itertuples(index=False)]
+    tracking.log_artifact_bytes(settings, run_id, "realized_leaderboard.md", (header + "\n".join(lines) + "\n").encode())
+    tracking.log_artifact_bytes(settings, run_id, "realized_mae.png", _plot(realized_rows(settings, frame), board))
+
+
+def _plot(rows: pd.DataFrame, board: pd.DataFrame) -> bytes:
+    import io
+
+    import matplotlib.pyplot as plt
+
+    daily = rows.assign(day=pd.to_datetime(rows["target_date"])).groupby(["model", "day"])["abs_error"].mean()
+    fig, ax = plt.subplots(figsize=(11, 5))
+    for model in board.index:
+        series = daily.loc[model].asfreq("D").rolling(28, min_periods=7).mean()
+        ax.plot(series.index, series.values, label=model, linewidth=2.5 if model == CHAMPION_ROW else 1.0)
+    ax.set(title="Realized MAE over time (28-day rolling mean by target day)", ylabel="MAE (riders)")
+    ax.grid(alpha=0.3)
+    ax.legend(fontsize=7, ncol=2)
+    buffer = io.BytesIO()
+    fig.savefig(buffer, format="png", dpi=100, bbox_inches="tight")
+    plt.close(fig)
+    return buffer.getvalue()
 
 
 def _log(settings: Settings, versions: dict[str, dict[str, Any]]) -> str:

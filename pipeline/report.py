@@ -29,8 +29,10 @@ def summary(settings: Settings) -> dict[str, Any]:
     if board.empty:
         lines.append("  (no finished training runs)")
     else:
-        shown = board[["family", "mae_h1", "mape_h1", "mae_mean", "epochs", "mode", "seconds", "start", "end"]].copy()
-        for column in ("mae_h1", "mae_mean"):
+        seasonal = [c for c in board.columns if c.startswith("mae_year")]
+        shown = board[["family", "mae_h1", "mape_h1", "mae_mean", *seasonal, "epochs", "mode", "seconds", "start",
+                       "end"]].copy()
+        for column in ("mae_h1", "mae_mean", *seasonal):
             shown[column] = shown[column].map(lambda v: f"{v:,.0f}")
         shown["mape_h1"] = shown["mape_h1"].map(lambda v: f"{v:.2f}%")
         shown["seconds"] = shown["seconds"].map(lambda v: f"{v:.1f}")
@@ -38,12 +40,17 @@ def summary(settings: Settings) -> dict[str, Any]:
             shown[column] = pd.to_datetime(shown[column]).dt.strftime("%H:%M:%S")
         lines.append(shown.to_string(index=False))
         lines.append(f"  trainings running at the same time (max): {max_overlap(board)}")
+        if seasonal:
+            lines.append("  mae_year_k: MAE on the weeks the next retrain serves, k years earlier, by the family as of "
+                         "then (backtests); mae_mean and mae_h1: the recent window")
     if champion is None:
         lines.append("Champion: none")
     else:
         lines.append(f"Champion: {settings.registered_model} version {champion.version} "
-                     f"({champion.tags.get(tracking.FAMILY_TAG)}), mean 14-day MAE "
-                     f"{float(champion.tags.get('ridership.candidate_mae_mean', 'nan')):,.0f} at registration")
+                     f"({champion.tags.get(tracking.FAMILY_TAG)}: {_spec(champion)}), mean 14-day MAE "
+                     f"{float(champion.tags.get(tracking.CANDIDATE_MAE_TAG, 'nan')):,.0f} on the recent window at "
+                     f"registration; {champion.tags.get(tracking.DECISION_TAG, '')}: "
+                     f"{champion.tags.get(tracking.REASON_TAG, '')}")
     if stored.empty:
         lines.append("Forecast: none stored")
     else:
@@ -58,6 +65,14 @@ def summary(settings: Settings) -> dict[str, Any]:
         if champion else None,
         "forecast": stored.to_dict("records"),
     }
+
+
+def _spec(version) -> str:
+    import json
+
+    weights = json.loads(version.tags.get(tracking.COMBINATION_TAG) or "{}") or {
+        version.tags.get(tracking.FAMILY_TAG, "?"): 1.0}
+    return " + ".join(f"{w:.2f} {name}" for name, w in sorted(weights.items(), key=lambda kv: -kv[1]))
 
 
 def max_overlap(board: pd.DataFrame) -> int:

@@ -13,7 +13,7 @@ import urllib.request
 from pathlib import Path
 from typing import Any
 
-from pipeline.errors import DataSourceError
+from pipeline.errors import DataSourceError, StorageError
 
 HTTP_TIMEOUT_S = 30
 
@@ -69,25 +69,33 @@ def exists(uri: str) -> bool:
 
 
 def write_bytes(uri: str, data: bytes) -> str:
-    """Write atomically: temporary file in the same directory, then rename over the target."""
+    """Write atomically: temporary file in the same directory, then rename over the target. Raises
+    StorageError naming the URI when it cannot be written (disk full, no permission): the object
+    that was there stays as it was."""
     if not is_local(uri):
         import fsspec
 
-        with fsspec.open(uri, "wb") as handle:  # object stores publish a put atomically
-            handle.write(data)
+        try:
+            with fsspec.open(uri, "wb") as handle:  # object stores publish a put atomically
+                handle.write(data)
+        except Exception as exc:
+            raise StorageError(f"cannot write {uri} ({len(data):,} bytes): {type(exc).__name__}: {exc}") from exc
         return uri
     path = local_path(uri)
-    path.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
+    tmp = None
     try:
+        path.parent.mkdir(parents=True, exist_ok=True)
+        fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
         with os.fdopen(fd, "wb") as handle:
             handle.write(data)
             handle.flush()
             os.fsync(handle.fileno())
         os.replace(tmp, path)
-    except BaseException:
-        Path(tmp).unlink(missing_ok=True)
-        raise
+    except OSError as exc:
+        raise StorageError(f"cannot write {path} ({len(data):,} bytes): {exc.strerror or exc}") from exc
+    finally:
+        if tmp is not None and Path(tmp).exists():
+            Path(tmp).unlink(missing_ok=True)
     return str(path)
 
 

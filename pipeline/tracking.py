@@ -368,6 +368,8 @@ def leaderboard_of(runs: list) -> pd.DataFrame:
         rows.append({
             "family": run.data.tags.get(FAMILY_TAG),
             "mae_h1": m.get("mae_h1"), "mape_h1": m.get("mape_h1"), "mae_mean": m.get("mae_mean"),
+            **{k.removeprefix("backtest_"): v for k, v in m.items() if k.startswith("backtest_mae_")
+               and k != "backtest_mae_recent"},
             "epochs": int(m.get("epochs", 0)), "mode": run.data.tags.get(TRAINING_MODE_TAG, ""),
             "seconds": m.get("train_seconds"),
             "run_id": run.info.run_id,

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import logging
 import os
+import shutil
 from dataclasses import dataclass
 from datetime import date
 from pathlib import Path
@@ -17,7 +18,7 @@ import pandas as pd
 
 from pipeline import storage
 from pipeline.data import COUNT_COLUMNS, DATE_COLUMN, DAY_TYPE_COLUMN, DAY_TYPES, RAW_COLUMNS, typed_view
-from pipeline.errors import DataValidationError
+from pipeline.errors import DataValidationError, StorageError
 
 log = logging.getLogger(__name__)
 
@@ -183,23 +184,26 @@ def validate(raw: pd.DataFrame, *, uri: str, as_of: date, train_start: date,
     """Run the suite on a raw (string) frame; raise DataValidationError listing every failure."""
     os.environ.setdefault("GX_ANALYTICS_ENABLED", "False")
     staging = storage.local_copy_dir(docs_uri)
-    context = _context(staging)
     failures: list[dict] = []
     total = 0
-
-    schema = _schema_checks(_gxe())
-    results = _run_suite(context, "schema", raw, schema)
-    total += len(schema)
-    failures += [_describe(r, c, raw) for r, c in results if not r.success]
-    if not failures:
-        content = _content_checks(_gxe(), max_count)
-        frame = _content_frame(raw)
-        results = _run_suite(context, "content", frame, content)
-        total += len(content)
+    try:  # Great Expectations writes the data docs as it validates
+        context = _context(staging)
+        schema = _schema_checks(_gxe())
+        results = _run_suite(context, "schema", raw, schema)
+        total += len(schema)
         failures += [_describe(r, c, raw) for r, c in results if not r.success]
         if not failures:
-            failures += _coverage_failures(frame, as_of, train_start)
-            total += 1
+            content = _content_checks(_gxe(), max_count)
+            frame = _content_frame(raw)
+            results = _run_suite(context, "content", frame, content)
+            total += len(content)
+            failures += [_describe(r, c, raw) for r, c in results if not r.success]
+            if not failures:
+                failures += _coverage_failures(frame, as_of, train_start)
+                total += 1
+    except OSError as exc:
+        shutil.rmtree(staging, ignore_errors=True)
+        raise StorageError(f"cannot write the data docs of {uri} at {staging}: {exc.strerror or exc}") from exc
 
     docs_uri = storage.publish_dir(staging, docs_uri)  # keeps an identical earlier copy, drops the staging one
     if failures:

@@ -28,7 +28,10 @@ def test_training_dag_wires_the_pipeline(dagbag):
     assert set(dag.task_ids) == {"validate", "clean", "decide", "materialize", "train_families", "train",
                                  "train_after_members_families", "train_after_members", "leaderboard",
                                  "promote", "publish_champion"}
-    assert set(dagbag.dags["ridership_forecast"].task_ids) == {"forecast", "score_realized", "check_drift"}
+    forecast = dagbag.dags["ridership_forecast"]
+    assert set(forecast.task_ids) == {"forecast", "shadow_forecast", "score_realized", "check_drift"}
+    # the challengers' forecasts are scored with the champion's
+    assert forecast.get_task("score_realized").upstream_task_ids == {"forecast", "shadow_forecast"}
     assert dag.get_task("clean").upstream_task_ids == {"validate"}
     # the retrain policy runs after the newest day is cleaned (a skipped night still forecasts from it)
     assert dag.get_task("decide").upstream_task_ids == {"validate", "clean"}

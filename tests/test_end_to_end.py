@@ -185,11 +185,16 @@ def test_backfill_over_three_dates_replays_history(trained, env):
     versions = sorted(client.search_model_versions(f"name = '{trained.registered_model}'"), key=lambda v: int(v.version))
     assert [v.tags["ridership.as_of"] for v in versions] == ["2019-05-31", "2019-06-30", "2019-07-31", "2019-08-31"]
     champion = "1"
-    for v in versions[1:]:  # each candidate was gated against the champion of its night
+    for v in versions[1:]:  # each night's combination was gated against the champion of its night
         assert v.tags["ridership.champion_version"] == champion
-        beat = float(v.tags["ridership.candidate_mae_mean"]) < float(v.tags["ridership.champion_mae_mean"])
-        assert v.tags["ridership.decision"] == ("promoted" if beat else "kept_champion")
-        champion = str(v.version) if beat else champion
+        gate = json.loads(v.tags["ridership.backtest_scores"])
+        assert [w["window"] for w in gate["windows"]] == ["recent", "year-1", "year-2"]
+        assert json.loads(v.tags["ridership.combination"]) == gate["chosen"]
+        # the champion's recipe refitted, or a challenger that clearly beat it on the backtests
+        assert v.tags["ridership.decision"] == "promoted"
+        if gate["chosen"] != gate["challenger"]:  # the challenger did not win clearly
+            assert "the champion's combination, refitted: the challenger" in v.tags["ridership.decision_reason"]
+        champion = str(v.version)
     assert registry_state(trained)["champion"] == champion
     as_ofs = {r[0] for r in forecast_rows(trained)}
     assert {"2019-06-30", "2019-07-31", "2019-08-31"} <= as_ofs

@@ -6,6 +6,7 @@ from __future__ import annotations
 import multiprocessing
 import os
 import signal
+import subprocess
 import time
 
 import pandas as pd
@@ -14,7 +15,7 @@ from mlflow.tracking import MlflowClient
 
 from pipeline import forecasting, registry, steps, storage, tracking
 from pipeline.config import Settings
-from pipeline.errors import PromotionError, TrainingError
+from pipeline.errors import PromotionError, StorageError, TrainingError
 from tests.pipeline_runs import family_runs, prepared
 
 EXPLODING = "tests.fault_families:Exploding"
@@ -102,7 +103,7 @@ def test_an_interrupted_write_keeps_the_old_file(tmp_path, monkeypatch):
         raise OSError("disk full")
 
     monkeypatch.setattr(os, "replace", crash)
-    with pytest.raises(OSError):
+    with pytest.raises(StorageError, match=f"cannot write {target} .*disk full"):
         storage.write_bytes(str(target), b"new and much longer")
     assert target.read_bytes() == b"old"
     assert [p.name for p in tmp_path.iterdir()] == ["manifest.json"]  # no temporary file left
@@ -120,3 +121,41 @@ def test_forecast_upsert_is_one_transaction(tmp_path):
     with pytest.raises(Exception):
         forecasting.upsert(settings, bad)
     pd.testing.assert_frame_equal(forecasting.stored(settings), before)  # the first row was rolled back
+
+
+@pytest.fixture
+def small_disk(tmp_path):
+    """A tmpfs of its own (the test needs the right to mount one, which CI's machines give root)."""
+    mount = tmp_path / "disk"
+    mount.mkdir()
+    subprocess.run(["mount", "-t", "tmpfs", "-o", "size=64m", "tmpfs", str(mount)], check=True, capture_output=True)
+    yield mount
+    subprocess.run(["umount", "-l", str(mount)], check=False, capture_output=True)
+
+
+def test_a_full_disk_while_writing_windows_names_the_path_and_keeps_snapshot_and_champion(small_disk):
+    settings = Settings(home=small_disk, families=("linear",), epochs=2, train_months=6, backtest_years=(),
+                        as_of=pd.Timestamp("2019-04-30").date())
+    run = prepared(settings)
+    steps.train_family(settings, "linear", run["manifest_uri"], run["parent_run_id"])
+    steps.promote_best(settings, run["manifest_uri"], run["parent_run_id"], run["run_key"])
+    champion = registry.current_champion(settings).version
+    pointer = steps.latest_clean(settings)
+    later = settings.with_overrides(as_of=pd.Timestamp("2019-05-31").date())
+    checked = steps.validate_source(later)
+    cleaned = steps.clean_snapshot(later, checked["raw_uri"], checked["data_hash"])
+    # the next night's windows are new files: leave room for a little, not for them
+    used = int(subprocess.run(["du", "-sk", str(small_disk)], capture_output=True, text=True).stdout.split()[0])
+    subprocess.run(["mount", "-o", f"remount,size={used + 8}k", str(small_disk)], check=True, capture_output=True)
+
+    with pytest.raises(StorageError, match=rf"cannot write {small_disk}/artifacts/windows/\S+\.npz .*"
+                                           r"No space left on device"):
+        steps.materialize_windows(later, cleaned["clean_uri"], checked["data_hash"])
+    assert registry.current_champion(settings).version == champion
+    latest = steps.latest_clean(later)  # the pointer always names a whole snapshot
+    assert storage.exists(latest["clean_uri"]) and latest["data_hash"] == pointer["data_hash"]
+    # and the next night's validation on the full disk fails naming what it could not write
+    with pytest.raises(StorageError, match=r"cannot write the data docs .* No space left on device"):
+        steps.validate_source(later.with_overrides(as_of=pd.Timestamp("2019-05-29").date()))
+    assert not list(small_disk.rglob("*.tmp")), "a temporary file was left behind"
+    assert len(steps.load_clean(latest["clean_uri"])) > 0
