@@ -4,7 +4,7 @@ VENV ?= .venv
 BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed
 
-.PHONY: run test venv clean-state ui-airflow ui-mlflow demo-backfill bench-import bench-retrain bench-replay e2e-celery
+.PHONY: run test venv clean-state ui-airflow ui-mlflow demo-backfill bench-import bench-retrain bench-replay e2e-celery faults
 RIDERSHIP_HOME ?= $(CURDIR)/.ridership
 
 venv: $(STAMP)
@@ -38,6 +38,11 @@ demo-backfill: venv
 # also run by `make test` (tests/test_celery_e2e.py).
 e2e-celery: venv
 	bash scripts/e2e_celery.sh
+
+# Faults under the real scheduler (a killed training, a killed scheduler, an MLflow server restart,
+# trainings started together on a fresh home) -> bench/results/faults.md.
+faults: venv
+	bash scripts/faults.sh
 
 bench-retrain: venv
 	$(BIN)/python bench/retrain.py

@@ -84,6 +84,8 @@ def replay_gate(nights: list[dict], settings, frame, first: str, last: str) -> d
         incumbent = chosen
         choices.append(chosen)
         total = sum(chosen.values())
+        errors = ev.combined_errors(chosen)
+        prior = intervals.backtest_scores(ev.pairs.assign(forecast=ev.pairs["actual"].to_numpy() + errors), actual)
         recent = sum(w / total * night["recent"][n].to_numpy(float) for n, w in chosen.items())
         widths = conformal_halfwidths(recent, scoring_origins(at), actual.loc[: pd.Timestamp(at.as_of)], at)
         rows = night["shadow"]
@@ -101,7 +103,7 @@ def replay_gate(nights: list[dict], settings, frame, first: str, last: str) -> d
                         & (pd.to_datetime(past["target_date"]) >= pd.Timestamp(window_start))]
             realized = realized_errors(past, actual.loc[: pd.Timestamp(origin)], ()).sort_values(["target_date", "as_of"])
             quantiles = intervals.adaptive_quantiles(realized, settings.interval_levels, settings.horizon,
-                                                     settings.interval_gamma, settings.interval_min_scores)
+                                                     settings.interval_gamma, settings.interval_min_scores, prior)
             adapted, _ = intervals.apply(day.reset_index(drop=True), quantiles)
             stored.append(adapted)
     product = pd.concat(stored, ignore_index=True)

@@ -98,7 +98,9 @@ def ridership_training():
         """A stage's families (Airflow maps only over a task's whole return value)."""
         return run[stage]
 
-    @task(map_index_template="{{ family }}")
+    # One retry: a training whose process was killed (out of memory, a lost worker) or whose
+    # tracking server was briefly away trains again into a new MLflow run.
+    @task(map_index_template="{{ family }}", retries=1, retry_delay=pendulum.duration(seconds=20))
     def train(family: str, run: dict) -> dict:
         from pipeline import steps
 

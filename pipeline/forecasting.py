@@ -137,7 +137,9 @@ def forecast(settings: Settings, frame: pd.DataFrame) -> dict:
     # Load the version, not the alias: the alias may move while this task runs.
     model = tracking.with_retries(settings, lambda: _load_version(
         settings.mlflow_tracking_uri, settings.registered_model, str(champion.version)), "load the champion")
-    predictions, adapted = adaptive_intervals(settings, model.predict(model_input(history)), history)
+    predictions, adapted = adaptive_intervals(settings, model.predict(model_input(history)), history,
+                                              _calibration(settings.mlflow_tracking_uri, champion.run_id,
+                                                           champion.tags.get(tracking.BACKTEST_SCORES_TAG, "")))
     family = champion.tags.get(tracking.FAMILY_TAG, "unknown")
     created = datetime.now(timezone.utc)
     bounds = [c for c in interval_columns(settings) if c in predictions.columns]
@@ -166,10 +168,26 @@ def _load_version(tracking_uri: str, registered_model: str, version: str):
     return load_pyfunc(Settings(mlflow_tracking_uri=tracking_uri), f"models:/{registered_model}/{version}")
 
 
-def adaptive_intervals(settings: Settings, predictions: pd.DataFrame, history: pd.DataFrame) -> tuple[pd.DataFrame, str]:
+@functools.lru_cache(maxsize=4)
+def _calibration(tracking_uri: str, run_id: str, gate_summary: str) -> pd.DataFrame | None:
+    """The backtest rows of the run a version was registered from, on the windows that counted
+    when the gate chose it (None for a version from before backtests)."""
+    import json
+
+    table = tracking.backtest_forecasts(Settings(mlflow_tracking_uri=tracking_uri), run_id) if run_id else None
+    if table is None:
+        return None
+    counted = [w["window"] for w in json.loads(gate_summary).get("windows", []) if w.get("weight", 0) > 0] \
+        if gate_summary else sorted(set(table["window"]))
+    return table[table["window"].isin(counted)]
+
+
+def adaptive_intervals(settings: Settings, predictions: pd.DataFrame, history: pd.DataFrame,
+                       backtests: pd.DataFrame | None = None) -> tuple[pd.DataFrame, str]:
     """The model's predictions with adaptive conformal bounds (pipeline/intervals.py) at every
-    horizon with enough outcomes of the published forecasts in the last interval_window_days;
-    returns them and a line saying which intervals were used."""
+    horizon with enough scores: the champion's on its backtest windows (`backtests`, rows of
+    backtest.forecast_table) and the outcomes of the published forecasts in the last
+    interval_window_days; returns them and a line saying which intervals were used."""
     from pipeline import intervals
     from pipeline.monitoring import realized_errors
 
@@ -178,13 +196,15 @@ def adaptive_intervals(settings: Settings, predictions: pd.DataFrame, history: p
     rows = intervals.published(stored(settings, targets=(first, origin)))
     rows = rows[pd.to_datetime(rows["as_of"]) < pd.Timestamp(origin)]
     realized = realized_errors(rows, history[settings.target], ()).sort_values(["target_date", "as_of"])
+    prior = intervals.backtest_scores(backtests, history[settings.target]) if backtests is not None else {}
     quantiles = intervals.adaptive_quantiles(realized, settings.interval_levels, settings.horizon,
-                                             settings.interval_gamma, settings.interval_min_scores)
+                                             settings.interval_gamma, settings.interval_min_scores, prior)
     adapted, horizons = intervals.apply(predictions, quantiles)
+    backtested = sum(len(v) for v in prior.values())
     if not horizons:
         return adapted, f"the model's split-conformal intervals ({len(realized)} outcomes so far)"
-    return adapted, (f"adaptive conformal at horizons {horizons[0]}..{horizons[-1]} from {len(realized)} outcomes "
-                     f"since {first}")
+    return adapted, (f"adaptive conformal at horizons {horizons[0]}..{horizons[-1]} from {backtested} backtest "
+                     f"scores and {len(realized)} outcomes since {first}")
 
 
 def plot(history: pd.DataFrame, predictions: pd.DataFrame, settings: Settings, version: str,

@@ -30,32 +30,54 @@ def published(stored: pd.DataFrame) -> pd.DataFrame:
     return ordered.drop_duplicates(["as_of", "target_date"], keep="last")
 
 
+def relative_scores(forecast: np.ndarray, actual: np.ndarray) -> np.ndarray:
+    """|actual - forecast| / forecast (forecasts below one rider count as one)."""
+    return np.abs(np.asarray(actual, float) - forecast) / np.maximum(np.abs(np.asarray(forecast, float)), 1.0)
+
+
 def adaptive_quantiles(realized: pd.DataFrame, levels: tuple[int, ...], horizon: int, gamma: float,
-                       min_scores: int) -> dict[str, list[float | None]]:
+                       min_scores: int, prior: dict[int, np.ndarray] | None = None) -> dict[str, list[float | None]]:
     """Relative half-widths q per level and horizon for tonight's forecast.
 
     realized: the published forecasts whose targets have arrived (columns horizon, forecast,
     actual, lower_<level>, upper_<level>), oldest first, already cut to the window that counts.
-    A horizon with fewer than `min_scores` outcomes gets None (the model's own intervals stand).
-    Returns {str(level): [q for h = 1..horizon]}.
+    prior: per horizon, relative scores of the champion on its backtest windows (the weeks ahead
+    a year earlier among them), which calibrate the intervals beside the outcomes; the level
+    moves with the outcomes' misses only. A horizon with fewer than `min_scores` scores in all
+    gets None (the model's own intervals stand). Returns {str(level): [q for h = 1..horizon]}.
     """
     out: dict[str, list[float | None]] = {}
     for level in levels:
         alpha = 1 - level / 100
         widths: list[float | None] = []
         for h in range(1, horizon + 1):
-            rows = realized[realized["horizon"] == h]
-            lower, upper = rows.get(f"lower_{level}"), rows.get(f"upper_{level}")
-            if len(rows) < min_scores or lower is None or upper is None or rows[[f"lower_{level}", f"upper_{level}"]].isna().any().any():
+            rows = realized[realized["horizon"] == h] if len(realized) else realized
+            bounds = [f"lower_{level}", f"upper_{level}"]
+            if len(rows) and (not set(bounds) <= set(rows.columns) or rows[bounds].isna().any().any()):
+                rows = rows.iloc[:0]  # outcomes without stored bounds cannot say whether they were missed
+            earlier = np.asarray((prior or {}).get(h, []), dtype=float)
+            if len(rows) + len(earlier) < min_scores:
                 widths.append(None)
                 continue
             actual, forecast = rows["actual"].to_numpy(float), rows["forecast"].to_numpy(float)
-            missed = (actual < lower.to_numpy(float)) | (actual > upper.to_numpy(float))
+            missed = (actual < rows[bounds[0]].to_numpy(float)) | (actual > rows[bounds[1]].to_numpy(float))
             level_t = alpha + gamma * (len(rows) * alpha - missed.sum())
-            scores = np.sort(np.abs(actual - forecast) / np.maximum(np.abs(forecast), 1.0))
+            scores = np.sort(np.concatenate([relative_scores(forecast, actual), earlier]))
             widths.append(conformal_quantile(scores, min(max(level_t, ALPHA_FLOOR), 1.0)))
         out[str(level)] = widths
     return out
+
+
+def backtest_scores(table: pd.DataFrame, actual: pd.Series, windows: set[str] | None = None) -> dict[int, np.ndarray]:
+    """Per horizon, the relative scores of backtest rows (backtest.forecast_table: window, horizon,
+    target_date, forecast) on the windows named (all when None) whose targets have actuals."""
+    if windows is not None:
+        table = table[table["window"].isin(windows)]
+    truth = actual.reindex(pd.to_datetime(table["target_date"])).to_numpy(float)
+    known = np.isfinite(truth)
+    scores = relative_scores(table["forecast"].to_numpy(float)[known], truth[known])
+    horizons = table["horizon"].to_numpy()[known]
+    return {int(h): scores[horizons == h] for h in np.unique(horizons)}
 
 
 def conformal_quantile(sorted_scores: np.ndarray, alpha: float) -> float:

@@ -61,3 +61,23 @@ def test_the_published_forecast_of_a_day_is_the_latest_version_that_made_it():
     stored = pd.DataFrame({"as_of": ["2019-06-01"] * 2, "target_date": ["2019-06-02"] * 2, "model_version": [3, 4],
                            "forecast": [1.0, 2.0], "created_at": [stamp, stamp + pd.Timedelta(hours=1)]})
     assert intervals.published(stored)["forecast"].tolist() == [2.0]
+
+
+def test_backtest_scores_calibrate_before_any_outcome_and_beside_them():
+    prior = {1: np.linspace(0.0, 0.2, 101)}  # relative errors 0 .. 20 % on the backtest windows
+    empty = pd.DataFrame(columns=["horizon", "forecast", "actual", "lower_80", "upper_80"])
+    before = intervals.adaptive_quantiles(empty, (80,), 1, gamma=0.005, min_scores=28, prior=prior)["80"][0]
+    assert before == pytest.approx(intervals.conformal_quantile(prior[1], 0.2))  # the 82nd of 101: 0.162
+    # outcomes with small errors, all inside their bounds: the quantile of both, at a level moved up
+    after = intervals.adaptive_quantiles(_realized(200, 10**6), (80,), 1, gamma=0.005, min_scores=28,
+                                         prior=prior)["80"][0]
+    both = np.sort(np.concatenate([np.abs(_realized(200, 10**6)["actual"] / 500_000 - 1), prior[1]]))
+    assert after == pytest.approx(intervals.conformal_quantile(both, 0.4)) and after < before
+
+
+def test_backtest_scores_are_relative_errors_per_horizon():
+    actual = pd.Series([100.0, 200.0], index=pd.to_datetime(["2019-06-02", "2019-06-03"]))
+    table = pd.DataFrame({"window": ["year-1", "year-1", "recent"], "horizon": [1, 2, 1],
+                          "target_date": ["2019-06-02", "2019-06-03", "2019-06-03"], "forecast": [80.0, 250.0, 200.0]})
+    scores = intervals.backtest_scores(table, actual, windows={"year-1"})
+    assert {h: s.tolist() for h, s in scores.items()} == {1: [0.25], 2: [0.2]}

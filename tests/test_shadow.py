@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import re
 from datetime import date
 
 import pandas as pd
@@ -56,10 +57,12 @@ def test_realized_leaderboard_is_scored_and_logged_to_mlflow(served, frame):
         a.path for a in client.list_artifacts(run.info.run_id)}
 
 
-def test_the_champions_intervals_adapt_once_enough_outcomes_arrived(served):
+def test_the_champions_intervals_are_calibrated_on_its_backtests_then_on_outcomes(served):
     _, _, nights = served
-    assert nights[0]["intervals"].startswith("the model's split-conformal intervals (0 outcomes")
-    assert nights[-1]["intervals"].startswith("adaptive conformal at horizons 1..")
+    # from the first night: the champion's scores on its backtest windows, the weeks ahead a year earlier included
+    assert re.match(r"adaptive conformal at horizons 1\.\.14 from \d+ backtest scores and 0 outcomes", nights[0]["intervals"])
+    assert re.match(r"adaptive conformal at horizons 1\.\.14 from \d+ backtest scores and [1-9]\d+ outcomes",
+                    nights[-1]["intervals"])
     for night in nights:
         assert all(row["lower_80"] >= 0 and row["lower_95"] <= row["lower_80"] <= row["forecast"]
                    <= row["upper_80"] <= row["upper_95"] for row in night["forecast"])
