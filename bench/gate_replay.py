@@ -76,7 +76,7 @@ def replay_gate(nights: list[dict], settings, frame, first: str, last: str) -> d
             ev = selection.evidence(night["tables"], actual, {w.name: w.weight for w in windows})
         except ValueError:
             ev = selection.evidence(night["tables"], actual, {"recent": 1.0})
-        challenger = selection.greedy_weights(ev, at.combination_rounds)
+        challenger = selection.greedy_weights(ev, at.combination_rounds, at.combination_tolerance)
         chosen = challenger
         if incumbent is not None and set(incumbent) <= set(ev.candidates) and incumbent != challenger:
             if not selection.compare(ev, incumbent, challenger).wins(at.promotion_margin, at.promotion_z):

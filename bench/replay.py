@@ -75,7 +75,9 @@ def train_and_promote(settings, steps, workers: int, progress) -> tuple[dict, di
     from pipeline import tracking
 
     settings, run = steps.prepare(settings, {"trigger": "replay"})
-    done = {r.data.tags[tracking.FAMILY_TAG] for r in tracking.finished_family_runs(settings, run["parent_run_id"])}
+    # a family's training is reused when it finished for this run with today's code and settings
+    done = {r.data.tags[tracking.FAMILY_TAG] for r in tracking.finished_family_runs(settings, run["parent_run_id"])
+            if r.data.tags.get(tracking.WARM_KEY_TAG) == current_key(r.data.tags[tracking.FAMILY_TAG], settings)}
     trainings = {name: {"mode": "reused"} for name in done}
     # like the DAG's mapped tasks: one process per training, `workers` at a time, stage after stage
     context = multiprocessing.get_context("spawn")  # TensorFlow must not be forked
@@ -98,6 +100,13 @@ def train_and_promote(settings, steps, workers: int, progress) -> tuple[dict, di
                     progress(f"{family} failed: {type(exc).__name__}: {exc}")
     decision = steps.promote_best(settings, run["manifest_uri"], run["parent_run_id"], run["run_key"])
     return decision, trainings
+
+
+def current_key(family: str, settings) -> str:
+    """The warm key (model code and settings) a training of `family` would have now."""
+    from pipeline import families, warmstart
+
+    return warmstart.key_of(warmstart.warm_key_parts(families.create(family, settings), settings))
 
 
 def forecast_rows(family, frame, origins) -> "pd.DataFrame":

@@ -134,8 +134,12 @@ class Settings:
     # which a year-earlier window belongs to another regime and counts for nothing.
     seasonal_weight: float = 1.0
     regime_tolerance: float = 0.25
-    # Rounds of greedy ensemble selection (weights in steps of 1/rounds); 1 picks one family.
-    combination_rounds: int = 20
+    # Rounds of greedy ensemble selection (weights in steps of 1/rounds); 1 picks one family, which
+    # measured best on the development periods (bench/results/gate-replay.md: the weights that
+    # 20 rounds fit on the backtests did worse on the weeks that followed). Only families whose
+    # own backtest loss is within combination_tolerance (relative) of the best one's may join.
+    combination_rounds: int = 1
+    combination_tolerance: float = 10.0
     # The incumbent's combination stays unless the challenger's backtest loss is lower by this
     # relative margin and by at least promotion_z HAC standard errors (a one-sided paired test).
     promotion_margin: float = 0.0
@@ -196,6 +200,8 @@ class Settings:
         for name, least in (("backtest_days", 1), ("backtest_reuse_days", 0), ("combination_rounds", 1)):
             if getattr(self, name) < least:
                 raise ValueError(f"{name} must be at least {least}, got {getattr(self, name)!r}")
+        if self.combination_tolerance < 0:
+            raise ValueError(f"combination_tolerance must be >= 0, got {self.combination_tolerance!r}")
         if self.seasonal_weight < 0 or self.regime_tolerance <= 0:
             raise ValueError("seasonal_weight must be >= 0 and regime_tolerance > 0, got "
                              f"{self.seasonal_weight!r}, {self.regime_tolerance!r}")

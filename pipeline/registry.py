@@ -153,7 +153,7 @@ def _promote(settings: Settings, parent_run_id: str, run_key: str, frame: pd.Dat
         raise PromotionError(f"no model family finished training in pipeline run {parent_run_id}; "
                              "the champion is unchanged")
     gate = gather_evidence(settings, runs, frame)
-    challenger = selection.greedy_weights(gate.evidence, settings.combination_rounds)
+    challenger = selection.greedy_weights(gate.evidence, settings.combination_rounds, settings.combination_tolerance)
     champion = current_champion(settings)
     chosen, decision, reason, comparison = challenger, "promoted", "no champion yet", None
     if champion is not None:

@@ -102,20 +102,25 @@ def loss(ev: Evidence, errors: np.ndarray) -> float:
     return float(np.sum(ev.weight * np.abs(errors)))
 
 
-def greedy_weights(ev: Evidence, rounds: int) -> dict[str, float]:
+def greedy_weights(ev: Evidence, rounds: int, tolerance: float = math.inf) -> dict[str, float]:
     """Greedy ensemble selection with replacement over the evidence's candidates (Caruana et al.
     2004): `rounds` picks, each the candidate whose addition gives the lowest loss of the running
-    average (ties: the first name). Returns {candidate: share of picks} for those picked."""
+    average (ties: the first name), among the candidates whose own loss is within `tolerance`
+    (relative) of the best one's. Returns {candidate: share of picks} for those picked."""
     if rounds < 1:
         raise ValueError(f"rounds must be at least 1, got {rounds}")
+    own = np.abs(ev.errors).T @ ev.weight
+    pool = np.flatnonzero(own <= own.min() * (1 + tolerance))
+    errors = ev.errors[:, pool]
     picks: dict[str, int] = {}
     total = np.zeros(len(ev.pairs))
     for done in range(rounds):
-        trial = (total[:, None] + ev.errors) / (done + 1)
+        trial = (total[:, None] + errors) / (done + 1)
         scores = np.abs(trial).T @ ev.weight
         best = int(np.argmin(scores))
-        picks[ev.candidates[best]] = picks.get(ev.candidates[best], 0) + 1
-        total += ev.errors[:, best]
+        name = ev.candidates[pool[best]]
+        picks[name] = picks.get(name, 0) + 1
+        total += errors[:, best]
     return {name: count / rounds for name, count in sorted(picks.items())}
 
 

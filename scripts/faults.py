@@ -134,7 +134,7 @@ def mlflow_state(settings, as_of: str) -> dict:
             "registered_finished_runs_only": registered_from <= finished}
 
 
-def linear_mid_epoch(api: Api, settings, run_id: str, as_of: str) -> dict | None:
+def linear_mid_epoch(api: Api, run_id: str) -> dict | None:
     """Wait until linear's training task runs and has logged a few epochs (None if the run ended first)."""
     deadline = time.monotonic() + 900
     while time.monotonic() < deadline:
@@ -145,6 +145,25 @@ def linear_mid_epoch(api: Api, settings, run_id: str, as_of: str) -> dict | None
             return None
         time.sleep(1)
     return None
+
+
+def trigger_and_catch_linear(api: Api, as_of: str, tag: str) -> str | None:
+    """Trigger a training run and wait until linear trains in it (its run id; None, and a failed
+    check, if the run ended first)."""
+    run_id = trigger(api, as_of, tag)
+    if linear_mid_epoch(api, run_id):
+        return run_id
+    check(False, "linear was caught in the middle of its training")
+    return None
+
+
+def outcome(api: Api, settings, run_id: str, as_of: str) -> tuple[str, list[dict], dict]:
+    """Wait for the run to end; say its tasks' states and tries and what it left in MLflow."""
+    state, tasks = wait_run(api, run_id)
+    after = mlflow_state(settings, as_of)
+    say(f"DAG run: {state}; tasks: {json.dumps(tries(tasks))}")
+    say(f"MLflow runs per family: {after['runs']}; versions as of {as_of}: {after['versions']}")
+    return state, tasks, after
 
 
 def tries(tasks: list[dict]) -> dict:
@@ -170,7 +189,7 @@ def scenario_kill_task(api: Api, settings) -> None:
     as_of = "2019-06-30"
     run_id = trigger(api, as_of, "kill-task")
     killed = None
-    task = linear_mid_epoch(api, settings, run_id, as_of)
+    task = linear_mid_epoch(api, run_id)
     if task and task.get("pid"):  # the task's own process, as Airflow recorded it
         say(f"train[linear] running (try {task['try_number']}, pid {task['pid']}), "
             f"its log reports epoch {epochs_trained(run_id, task)}: SIGKILL to {task['pid']}")
@@ -179,10 +198,7 @@ def scenario_kill_task(api: Api, settings) -> None:
             killed = task["pid"]
         except ProcessLookupError:
             pass
-    state, tasks = wait_run(api, run_id)
-    after = mlflow_state(settings, as_of)
-    say(f"DAG run: {state}; tasks: {json.dumps(tries(tasks))}")
-    say(f"MLflow runs per family: {after['runs']}; versions as of {as_of}: {after['versions']}")
+    state, _, after = outcome(api, settings, run_id, as_of)
     check(killed is not None, "the training was killed mid-epoch")
     check(state in ("success", "failed"), f"the run ended ({state}): the task was retried or failed visibly")
     check(all(s == ["FINISHED"] for f, s in after["runs"].items() if f not in ("linear", "combination")),
@@ -196,19 +212,15 @@ def scenario_kill_task(api: Api, settings) -> None:
 def scenario_kill_scheduler(api: Api, settings) -> None:
     say("\n## 3. The scheduler killed with SIGKILL during the trainings and started again")
     as_of = "2019-07-31"
-    run_id = trigger(api, as_of, "kill-scheduler")
-    if not linear_mid_epoch(api, settings, run_id, as_of):
-        check(False, "linear was caught in the middle of its training")
+    run_id = trigger_and_catch_linear(api, as_of, "kill-scheduler")
+    if run_id is None:
         return
     say("trainings running: SIGKILL to the scheduler's process (its task processes are left alone)")
     kill("scheduler", group=False)
     time.sleep(20)
     start("scheduler")
     say("scheduler started again")
-    state, tasks = wait_run(api, run_id)
-    after = mlflow_state(settings, as_of)
-    say(f"DAG run: {state}; tasks: {json.dumps(tries(tasks))}")
-    say(f"MLflow runs per family: {after['runs']}; versions as of {as_of}: {after['versions']}")
+    state, _, after = outcome(api, settings, run_id, as_of)
     check(state == "success", "the run completed")
     check(all(s.count("FINISHED") <= 1 for s in after["runs"].values()),
           "no family finished twice under the night's pipeline run")
@@ -218,9 +230,8 @@ def scenario_kill_scheduler(api: Api, settings) -> None:
 def scenario_restart_mlflow(api: Api, settings) -> None:
     say("\n## 4. The MLflow server killed in the middle of a training and started again 20 s later")
     as_of = "2019-08-31"
-    run_id = trigger(api, as_of, "restart-mlflow")
-    if not linear_mid_epoch(api, settings, run_id, as_of):
-        check(False, "linear was caught in the middle of its training")
+    run_id = trigger_and_catch_linear(api, as_of, "restart-mlflow")
+    if run_id is None:
         return
     kill("mlflow")
     say("MLflow server killed")
@@ -228,14 +239,11 @@ def scenario_restart_mlflow(api: Api, settings) -> None:
     start("mlflow")
     wait_for(f"http://127.0.0.1:{os.environ['MLFLOW_PORT']}/health")
     say("MLflow server started again")
-    state, tasks = wait_run(api, run_id)
-    after = mlflow_state(settings, as_of)
+    state, _, after = outcome(api, settings, run_id, as_of)
     logs = "\n".join(p.read_text(errors="replace") for p in (HOME / "airflow" / "logs").rglob("*.log")
                      if "restart-mlflow" in str(p))
     retried = sorted({line.split('"event":')[-1][:160] for line in logs.splitlines()
                       if "failed (attempt" in line or "TrackingUnavailable" in line or "Retrying (" in line})
-    say(f"DAG run: {state}; tasks: {json.dumps(tries(tasks))}")
-    say(f"MLflow runs per family: {after['runs']}; versions as of {as_of}: {after['versions']}")
     say("task log lines about the outage: " + (" | ".join(retried[:4]) or "none (MLflow's client retried quietly)"))
     check(state in ("success", "failed"), f"the run ended ({state})")
     check(state == "success" or bool(retried), "it completed, or its failure names the tracking server")

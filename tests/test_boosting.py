@@ -6,7 +6,7 @@ import pytest
 
 from pipeline import families
 from pipeline.config import Settings
-from pipeline.families.boosting import DEDICATED_FILE, MODEL_FILE, PARAMS, WARMUP_DAYS, design
+from pipeline.families.boosting import COUNTS_FILE, DEDICATED_FILE, MODEL_FILE, PARAMS, WARMUP_DAYS, count_design, design
 from pipeline.scoring import evaluate, scoring_origins
 from pipeline.serving import load_logged_family
 from tests.pipeline_runs import logged_model
@@ -61,7 +61,7 @@ def test_refuses_too_short_a_history(frame):
         family.fit(None, frame)
 
 
-def test_the_first_horizon_has_a_model_of_its_own(trained, frame):
+def test_the_day_ahead_is_the_mean_of_its_own_model_and_a_model_on_counts(trained, frame):
     assert sorted(trained.dedicated) == [1]
     history = frame.loc[:"2019-05-31"]
     origins = scoring_origins(trained.settings)
@@ -69,8 +69,22 @@ def test_the_first_horizon_has_a_model_of_its_own(trained, frame):
     positions = history.asfreq("D").index.get_indexer(origins)
     rows = design(history.asfreq("D"), positions, np.ones(len(origins), dtype=int), "rail")
     level = rows.pop("level").to_numpy()
-    np.testing.assert_allclose(forecasts[:, 0], trained.dedicated[1].predict(rows) * level, rtol=1e-12)
+    relative = trained.dedicated[1].predict(rows) * level
+    counts = trained.counts.predict(count_design(history.asfreq("D"), positions, "rail"))
+    np.testing.assert_allclose(forecasts[:, 0], (relative + counts) / 2, rtol=1e-12)
     assert not np.allclose(forecasts[:, 0], trained.booster.predict(rows) * level, rtol=1e-3)
+    assert not np.allclose(relative, counts, rtol=1e-3)  # two different models
+
+
+def test_the_count_features_use_only_days_up_to_the_origin(frame):
+    origin = WARMUP_DAYS + 100
+    before = count_design(frame, np.array([origin]), "rail")
+    changed = frame.copy()
+    changed.iloc[origin + 1:, changed.columns.get_loc("rail")] *= 3
+    pd.testing.assert_frame_equal(count_design(changed, np.array([origin]), "rail"), before)
+    assert before["count_0"].iloc[0] == frame["rail"].iloc[origin]
+    assert before["count_27"].iloc[0] == frame["rail"].iloc[origin - 27]
+    assert before["target_weekday"].iloc[0] == frame.index[origin + 1].weekday()
 
 
 def test_a_model_saved_with_fewer_features_keeps_forecasting(trained, frame, tmp_path):
@@ -82,9 +96,10 @@ def test_a_model_saved_with_fewer_features_keeps_forecasting(trained, frame, tmp
     booster = lightgbm.train({**PARAMS, "verbosity": -1}, lightgbm.Dataset(rows[older], labels), num_boost_round=5)
     trained.save(tmp_path)
     (tmp_path / DEDICATED_FILE.format(1)).unlink()
+    (tmp_path / COUNTS_FILE).unlink()
     booster.save_model(str(tmp_path / MODEL_FILE))
     loaded = families.load(tmp_path)
-    assert loaded.dedicated == {}
+    assert loaded.dedicated == {} and loaded.counts is None
     history = frame.loc[:"2019-05-31"].asfreq("D")
     origins = scoring_origins(trained.settings)[:3]
     positions = history.index.get_indexer(origins)

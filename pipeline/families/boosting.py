@@ -9,7 +9,13 @@ growth and decline, which a 56-day window over 36 months cannot (yearly patterns
 Direct rather than recursive, so errors do not compound over the horizon (Taieb et al., "A
 review and comparison of strategies for multi-step ahead time series forecasting", 2012). The
 first DEDICATED_HORIZONS horizons each get a model of their own, trained on their rows only: one
-model for every horizon gives a day-ahead forecast too little of its capacity.
+model for every horizon gives a day-ahead forecast too little of its capacity. The day ahead is
+the plain average of that model and a second, different one: squared error on the count itself
+from the last 14 days, the same weekdays three and four weeks back, the 7- and 28-day means and
+the target day's calendar (the features of a direct model such as mlforecast's), whose errors
+are not those of the level-relative model's; an equal-weight combination of two forecasts with
+different errors is the most robust one (Clemen, "Combining forecasts: a review and annotated
+bibliography", IJF 1989).
 """
 
 from __future__ import annotations
@@ -25,6 +31,7 @@ from pipeline.families.base import Family, FitResult
 
 MODEL_FILE = "lightgbm.txt"
 DEDICATED_FILE = "lightgbm_h{}.txt"
+COUNTS_FILE = "lightgbm_counts_h1.txt"
 DEDICATED_HORIZONS = 1
 LEVEL_DAYS = 28
 YEAR_DAYS = 364  # 52 weeks: the same weekday a year before
@@ -37,6 +44,12 @@ PARAMS = {"objective": "huber", "alpha": 0.05, "learning_rate": 0.05, "num_leave
           "verbosity": -1, "deterministic": True, "force_row_wise": True}
 ROUNDS = 600
 CATEGORICAL = ("day_type", "weekday", "month", "holiday_month")
+# The day-ahead model on counts: mlforecast's regression defaults, squared error.
+COUNTS_PARAMS = {"objective": "regression", "learning_rate": 0.05, "num_leaves": 31, "min_data_in_leaf": 20,
+                 "feature_fraction": 0.8, "bagging_fraction": 0.8, "bagging_freq": 1, "verbosity": -1,
+                 "deterministic": True, "force_row_wise": True}
+COUNTS_ROUNDS = 500
+COUNT_LAGS = (*range(14), 20, 27)  # days before the origin: the last two weeks, the weekday 3 and 4 weeks back
 
 
 def _level(values: np.ndarray, ends: np.ndarray, days: int) -> np.ndarray:
@@ -95,6 +108,22 @@ def design(frame: pd.DataFrame, origins: np.ndarray, horizons: np.ndarray, targe
     return out
 
 
+def count_design(frame: pd.DataFrame, origins: np.ndarray, target: str) -> pd.DataFrame:
+    """Day-ahead feature rows on counts for origin positions of `frame` (daily, gap-free): the
+    target at each of COUNT_LAGS days before the origin, its 7- and 28-day means up to the origin
+    (riders) and the calendar covariates of the day after. (n, F) frame."""
+    series = frame[target].to_numpy(float)
+    features = {f"count_{k}": _at(series, origins - k) for k in COUNT_LAGS}
+    features.update({"mean_7": _level(series, origins, 7), "mean_28": _level(series, origins, LEVEL_DAYS)})
+    first_day = frame.index[0].date()
+    days = [first_day + timedelta(days=int(p) + 1) for p in origins]
+    features.update({f"target_{k}": v for k, v in covariates(days).items()})
+    out = pd.DataFrame(features)
+    for name in CATEGORICAL:
+        out[f"target_{name}"] = out[f"target_{name}"].astype("category")
+    return out
+
+
 def feature_names() -> list[str]:
     dummy = pd.DataFrame({"rail": np.ones(WARMUP_DAYS + 2), "bus": np.ones(WARMUP_DAYS + 2)},
                          index=pd.date_range("2001-01-01", periods=WARMUP_DAYS + 2, freq="D"))
@@ -110,6 +139,7 @@ class GradientBoosting(Family):
         super().__init__(settings)
         self.booster = None
         self.dedicated: dict[int, object] = {}  # horizon -> its own booster
+        self.counts = None  # the day-ahead booster on counts (None in a model saved before it)
 
     def history_days(self) -> int:
         return WARMUP_DAYS + 1
@@ -158,7 +188,21 @@ class GradientBoosting(Family):
             mine = (rows["horizon"] == h).to_numpy()
             own = lightgbm.Dataset(rows[mine], labels[mine], categorical_feature=categorical)
             self.dedicated[h] = lightgbm.train(params, own, num_boost_round=ROUNDS)
+        self.counts = self._fit_counts(frame)
         return FitResult(epochs=ROUNDS, history={"loss": next(iter(record["train"].values()))})
+
+    def _fit_counts(self, frame: pd.DataFrame):
+        """The day-ahead booster on counts (count_design), on the same days as the other boosters."""
+        import lightgbm
+
+        history = frame.loc[self.history_start(frame): self.fit_cutoff()].asfreq("D")
+        origins = np.arange(WARMUP_DAYS, len(history) - 1)
+        labels = history[self.settings.target].to_numpy(float)[origins + 1]
+        keep = np.isfinite(labels)
+        rows = count_design(history, origins, self.settings.target)[keep]
+        params = {**COUNTS_PARAMS, "seed": self.settings.seed, "num_threads": max(self.settings.tf_threads, 1)}
+        data = lightgbm.Dataset(rows, labels[keep], categorical_feature=[f"target_{c}" for c in CATEGORICAL])
+        return lightgbm.train(params, data, num_boost_round=COUNTS_ROUNDS)
 
     def forecast(self, frame: pd.DataFrame, origins: pd.DatetimeIndex) -> np.ndarray:
         if self.booster is None:
@@ -175,7 +219,11 @@ class GradientBoosting(Family):
         for h, booster in self.dedicated.items():
             mine = (rows["horizon"] == h).to_numpy()
             relative[mine] = self._predict(booster, rows[mine])
-        return (relative * level).reshape(len(origins), horizon)
+        forecasts = (relative * level).reshape(len(origins), horizon)
+        if self.counts is not None:  # the day ahead: the average of the two day-ahead models
+            counts = self._predict(self.counts, count_design(history, positions, self.settings.target))
+            forecasts[:, 0] = (forecasts[:, 0] + counts) / 2
+        return forecasts
 
     @staticmethod
     def _predict(booster, rows: pd.DataFrame) -> np.ndarray:
@@ -186,6 +234,9 @@ class GradientBoosting(Family):
     def params(self) -> dict:
         return {**PARAMS, "rounds": ROUNDS, "features": ",".join(feature_names()),
                 "dedicated_horizons": min(DEDICATED_HORIZONS, self.settings.horizon),
+                "day_ahead": "mean of the level-relative booster and a booster on counts",
+                "counts_params": ",".join(f"{k}={v}" for k, v in COUNTS_PARAMS.items()),
+                "counts_rounds": COUNTS_ROUNDS, "count_lags": ",".join(map(str, COUNT_LAGS)),
                 "history_months": self.settings.boosting_history_months,
                 "covariates": ",".join(COVARIATES), "label": f"{self.settings.target} / {LEVEL_DAYS}-day level"}
 
@@ -193,6 +244,8 @@ class GradientBoosting(Family):
         self.booster.save_model(str(directory / MODEL_FILE))
         for h, booster in self.dedicated.items():
             booster.save_model(str(directory / DEDICATED_FILE.format(h)))
+        if self.counts is not None:
+            self.counts.save_model(str(directory / COUNTS_FILE))
 
     def _load_state(self, directory: Path) -> None:
         import lightgbm
@@ -201,3 +254,5 @@ class GradientBoosting(Family):
         self.dedicated = {h: lightgbm.Booster(model_file=str(directory / DEDICATED_FILE.format(h)))
                           for h in range(1, self.settings.horizon + 1)
                           if (directory / DEDICATED_FILE.format(h)).exists()}
+        self.counts = (lightgbm.Booster(model_file=str(directory / COUNTS_FILE))
+                       if (directory / COUNTS_FILE).exists() else None)
