@@ -102,9 +102,9 @@ def replay_gate(nights: list[dict], settings, frame, first: str, last: str) -> d
             past = past[(pd.to_datetime(past["target_date"]) <= pd.Timestamp(origin))
                         & (pd.to_datetime(past["target_date"]) >= pd.Timestamp(window_start))]
             realized = realized_errors(past, actual.loc[: pd.Timestamp(origin)], ()).sort_values(["target_date", "as_of"])
-            quantiles = intervals.adaptive_quantiles(realized, settings.interval_levels, settings.horizon,
-                                                     settings.interval_gamma, settings.interval_min_scores, prior)
-            adapted, _ = intervals.apply(day.reset_index(drop=True), quantiles)
+            widths = intervals.adaptive_widths(realized, settings.interval_levels, settings.horizon,
+                                               settings.interval_gamma, settings.interval_min_scores, prior)
+            adapted, _ = intervals.apply(day.reset_index(drop=True), widths)
             stored.append(adapted)
     product = pd.concat(stored, ignore_index=True)
     product = product[pd.to_datetime(product["target_date"]).between(first, last)]

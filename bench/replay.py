@@ -77,7 +77,8 @@ def train_and_promote(settings, steps, workers: int, progress) -> tuple[dict, di
     settings, run = steps.prepare(settings, {"trigger": "replay"})
     # a family's training is reused when it finished for this run with today's code and settings
     done = {r.data.tags[tracking.FAMILY_TAG] for r in tracking.finished_family_runs(settings, run["parent_run_id"])
-            if r.data.tags.get(tracking.WARM_KEY_TAG) == current_key(r.data.tags[tracking.FAMILY_TAG], settings)}
+            if r.data.tags[tracking.FAMILY_TAG] in settings.families
+            and r.data.tags.get(tracking.WARM_KEY_TAG) == current_key(r.data.tags[tracking.FAMILY_TAG], settings)}
     trainings = {name: {"mode": "reused"} for name in done}
     # like the DAG's mapped tasks: one process per training, `workers` at a time, stage after stage
     context = multiprocessing.get_context("spawn")  # TensorFlow must not be forked

@@ -196,11 +196,11 @@ def adaptive_intervals(settings: Settings, predictions: pd.DataFrame, history: p
     rows = intervals.published(stored(settings, targets=(first, origin)))
     rows = rows[pd.to_datetime(rows["as_of"]) < pd.Timestamp(origin)]
     realized = realized_errors(rows, history[settings.target], ()).sort_values(["target_date", "as_of"])
-    prior = intervals.backtest_scores(backtests, history[settings.target]) if backtests is not None else {}
-    quantiles = intervals.adaptive_quantiles(realized, settings.interval_levels, settings.horizon,
-                                             settings.interval_gamma, settings.interval_min_scores, prior)
-    adapted, horizons = intervals.apply(predictions, quantiles)
-    backtested = sum(len(v) for v in prior.values())
+    prior = intervals.backtest_scores(backtests, history[settings.target]) if backtests is not None else None
+    widths = intervals.adaptive_widths(realized, settings.interval_levels, settings.horizon, settings.interval_gamma,
+                                       settings.interval_min_scores, prior)
+    adapted, horizons = intervals.apply(predictions, widths)
+    backtested = 0 if prior is None else len(prior)
     if not horizons:
         return adapted, f"the model's split-conformal intervals ({len(realized)} outcomes so far)"
     return adapted, (f"adaptive conformal at horizons {horizons[0]}..{horizons[-1]} from {backtested} backtest "
