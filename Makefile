@@ -13,7 +13,7 @@ venv: $(STAMP)
 $(STAMP): pyproject.toml constraints.txt
 	test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
 	$(BIN)/pip install --quiet --upgrade pip
-	$(BIN)/pip install --quiet -c constraints.txt -e '.[dev,celery]'
+	$(BIN)/pip install --quiet -c constraints.txt -e '.[dev,celery,s3]'
 	touch $(STAMP)
 
 run: venv

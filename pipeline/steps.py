@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import json
 import logging
+import shutil
 import time
 from datetime import date, datetime, timezone
 from typing import Any
@@ -165,8 +166,13 @@ def materialize_windows(settings: Settings, clean_uri: str, data_hash: str,
     manifest = windows.materialize(frame, sorted(specs, key=lambda s: s.name), settings, data_hash, clean_uri)
     key = run_key(settings, data_hash)
     parent = tracking.parent_run(settings, key, tracking.run_tags(settings, lineage, data_hash, manifest["uri"]))
-    if data_docs_uri and storage.is_local(data_docs_uri):
-        tracking.log_artifact_dir(settings, parent, storage.local_path(data_docs_uri).parent, "data_docs")
+    if data_docs_uri:  # the index page's folder, from the local disk or the object store
+        folder, temporary = storage.fetch_dir(storage.parent(data_docs_uri))
+        try:
+            tracking.log_artifact_dir(settings, parent, folder, "data_docs")
+        finally:
+            if temporary:
+                shutil.rmtree(folder, ignore_errors=True)
     stages = families.training_stages(settings)
     return {"manifest_uri": manifest["uri"], "parent_run_id": parent, "run_key": key,
             "as_of": settings.as_of.isoformat(),

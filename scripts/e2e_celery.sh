@@ -7,6 +7,13 @@
 # workers and that @champion exists on the MLflow server, runs the forecast DAG, and stops
 # everything it started. Installs PostgreSQL and Redis with apt-get when they are missing.
 #
+# Workers share no disk (E2E_STORE=s3, the default): an S3 API on 127.0.0.1 (moto's server mode)
+# holds the pipeline's artifact root and, behind the MLflow server's artifact proxy, MLflow's
+# artifacts; each worker, the control plane and the CLI get a home folder of their own, and the
+# run checks that no worker's folder holds a file another task read and loads @champion in a
+# third process with an empty home and no object-store credentials (scripts/e2e_no_shared_disk.py).
+# E2E_STORE=shared runs the older layout (one folder every process reads and writes) to compare.
+#
 # Tiny epochs by default (RIDERSHIP_EPOCHS=2); every state file lives under E2E_HOME
 # (a fresh temporary folder unless set), which is kept for inspection.
 set -euo pipefail
@@ -21,6 +28,8 @@ PG_PORT=${E2E_PG_PORT:-5433}
 REDIS_PORT=${E2E_REDIS_PORT:-6380}
 MLFLOW_PORT=${E2E_MLFLOW_PORT:-5001}
 AIRFLOW_PORT=${E2E_AIRFLOW_PORT:-8081}
+S3_PORT=${E2E_S3_PORT:-5002}
+STORE=${E2E_STORE:-s3}
 LOG=$E2E_HOME/logs
 mkdir -p "$LOG"
 
@@ -71,12 +80,29 @@ PG_URL="postgresql+psycopg2://ridership:$DB_PASSWORD@127.0.0.1:$PG_PORT"
 say "Redis on 127.0.0.1:$REDIS_PORT"
 setsid redis-server --port "$REDIS_PORT" --bind 127.0.0.1 --save '' --appendonly no > "$LOG/redis.log" 2>&1 & PIDS+=($!)
 
-say "MLflow tracking server on 127.0.0.1:$MLFLOW_PORT (artifacts in $E2E_HOME/mlflow-artifacts)"
-setsid mlflow server --backend-store-uri "$PG_URL/mlflow" --artifacts-destination "$E2E_HOME/mlflow-artifacts" \
+if [ "$STORE" = s3 ]; then
+  BUCKET=ridership
+  say "Object store: S3 API on 127.0.0.1:$S3_PORT (moto server), bucket $BUCKET"
+  setsid python -m moto.server -H 127.0.0.1 -p "$S3_PORT" > "$LOG/s3.log" 2>&1 & PIDS+=($!)
+  wait_for "http://127.0.0.1:$S3_PORT/moto-api/" s3 60
+  # Credentials come from the environment, as they would from a secret store or an instance role.
+  export AWS_ACCESS_KEY_ID=e2e AWS_SECRET_ACCESS_KEY=e2e AWS_DEFAULT_REGION=us-east-1
+  export AWS_ENDPOINT_URL=http://127.0.0.1:$S3_PORT
+  python -c "import boto3; boto3.client('s3').create_bucket(Bucket='$BUCKET')"
+  MLFLOW_ARTIFACTS=s3://$BUCKET/mlflow
+  export RIDERSHIP_ARTIFACT_ROOT=s3://$BUCKET/pipeline
+  HOMES=$E2E_HOME/homes  # a folder per process, as on machines that share no disk
+  export RIDERSHIP_HOME=$HOMES/control
+else
+  MLFLOW_ARTIFACTS=$E2E_HOME/mlflow-artifacts
+  export RIDERSHIP_HOME=$E2E_HOME/shared
+fi
+
+say "MLflow tracking server on 127.0.0.1:$MLFLOW_PORT (artifacts proxied to $MLFLOW_ARTIFACTS)"
+setsid mlflow server --backend-store-uri "$PG_URL/mlflow" --artifacts-destination "$MLFLOW_ARTIFACTS" \
   --host 127.0.0.1 --port "$MLFLOW_PORT" --workers 1 > "$LOG/mlflow.log" 2>&1 & PIDS+=($!)
 
-# -- the pipeline's settings: every worker reads and writes the same URIs -------------------------
-export RIDERSHIP_HOME=$E2E_HOME/shared
+# -- the pipeline's settings ----------------------------------------------------------------------
 export RIDERSHIP_MLFLOW_TRACKING_URI=http://127.0.0.1:$MLFLOW_PORT
 export RIDERSHIP_MLFLOW_UI_URL=$RIDERSHIP_MLFLOW_TRACKING_URI
 export RIDERSHIP_FORECAST_DB_URI=$PG_URL/forecasts
@@ -105,9 +131,10 @@ setsid airflow scheduler > "$LOG/scheduler.log" 2>&1 & PIDS+=($!)
 setsid airflow dag-processor > "$LOG/dag-processor.log" 2>&1 & PIDS+=($!)
 setsid airflow triggerer > "$LOG/triggerer.log" 2>&1 & PIDS+=($!)
 declare -A WORKER_PID
+worker_home() { if [ "$STORE" = s3 ]; then echo "$HOMES/worker-$1"; else echo "$RIDERSHIP_HOME"; fi; }
 for n in 1 2; do
-  RIDERSHIP_WORKER_NAME=worker-$n setsid airflow celery worker --celery-hostname "worker-$n@%h" \
-    > "$LOG/worker-$n.log" 2>&1 & PIDS+=($!)
+  RIDERSHIP_WORKER_NAME=worker-$n RIDERSHIP_HOME=$(worker_home $n) setsid airflow celery worker \
+    --celery-hostname "worker-$n@%h" > "$LOG/worker-$n.log" 2>&1 & PIDS+=($!)
   WORKER_PID[$n]=$!
 done
 
@@ -158,7 +185,19 @@ python scripts/airflow_api.py run ridership_forecast --conf '{"as_of": "2019-05-
   --json "$E2E_HOME/forecast.json"
 END=$(date +%s)
 
+if [ "$STORE" = s3 ]; then
+  say "No shared disk: the workers' folders, the object store, @champion from an empty home"
+  python scripts/e2e_no_shared_disk.py folders "$HOMES" "$E2E_HOME/forecast.json"
+  EMPTY=$(mktemp -d /tmp/ridership-empty-XXXXXX)
+  env -u AWS_ACCESS_KEY_ID -u AWS_SECRET_ACCESS_KEY -u AWS_ENDPOINT_URL RIDERSHIP_HOME="$EMPTY" \
+    MLFLOW_ENABLE_ARTIFACTS_PROGRESS_BAR=false \
+    python scripts/e2e_no_shared_disk.py champion
+  held=$(find "$EMPTY" -type f | wc -l); rm -rf "$EMPTY"
+  [ "$held" = 0 ] || { echo "FAIL: loading @champion left $held files in its empty home" >&2; exit 1; }
+fi
+
 say "Two promotions started together: serialized by the advisory lock on PostgreSQL"
+if [ "$STORE" = s3 ]; then export RIDERSHIP_HOME=$HOMES/cli; fi
 ridership train naive --as-of 2019-06-30 --json > "$E2E_HOME/race-train.json"
 RACE=()
 for n in 1 2; do ridership promote --as-of 2019-06-30 --json > "$E2E_HOME/race-promote-$n.json" & RACE+=($!); done
@@ -183,4 +222,4 @@ print("OK: two promotions started together left one version; the second found th
 EOF
 ridership leaderboard --as-of 2019-05-31
 echo
-echo "Celery end-to-end run passed: $((END - START)) s for the two DAG runs; state and logs in $E2E_HOME"
+echo "Celery end-to-end run passed ($STORE): $((END - START)) s for the two DAG runs; state and logs in $E2E_HOME"

@@ -1,7 +1,8 @@
 """The production topology, natively: `scripts/e2e_celery.sh` (= `make e2e-celery`).
 
-PostgreSQL, Redis, an MLflow tracking server and Airflow on CeleryExecutor with two workers,
-all on 127.0.0.1; the DAGs are triggered through the REST API. Tiny epochs and training sets:
+PostgreSQL, Redis, an S3 API (moto's server), an MLflow tracking server that proxies artifacts to
+it, and Airflow on CeleryExecutor with two workers whose home folders are separate, all on
+127.0.0.1; the DAGs are triggered through the REST API. Tiny epochs and training sets:
 this checks the topology and the wiring, not accuracy.
 """
 
@@ -20,7 +21,8 @@ from pipeline.config import PROJECT_ROOT
 
 pytestmark = pytest.mark.slow
 # Not the defaults of the script, so that a `make e2e-celery` left running cannot interfere.
-PORTS = {"E2E_PG_PORT": 15433, "E2E_REDIS_PORT": 16380, "E2E_MLFLOW_PORT": 15001, "E2E_AIRFLOW_PORT": 18081}
+PORTS = {"E2E_PG_PORT": 15433, "E2E_REDIS_PORT": 16380, "E2E_MLFLOW_PORT": 15001, "E2E_AIRFLOW_PORT": 18081,
+         "E2E_S3_PORT": 15002}
 
 
 @pytest.fixture(scope="module")
@@ -33,7 +35,8 @@ def celery_run(tmp_path_factory, pytestconfig) -> tuple[subprocess.CompletedProc
                           capture_output=True, text=True, timeout=1500)
     # Shown in the test log even when everything passes: which worker ran which task.
     shown = [line for line in done.stdout.splitlines()
-             if re.match(r"(triggered|ridership_\w+: |task |train |trainings by worker|race: |OK: |Celery end)", line)]
+             if re.match(r"(triggered|ridership_\w+: |task |train |trainings by worker|race: |OK: |Celery end|object store keys"
+                          r"|worker-\d folder|forecast tasks by worker)", line)]
     with pytestconfig.pluginmanager.getplugin("capturemanager").global_and_fixture_disabled():
         pytestconfig.pluginmanager.get_plugin("terminalreporter").write_line(
             "\n".join(["", "native Celery end-to-end run:", *shown]))
@@ -55,6 +58,21 @@ def test_trainings_ran_on_both_workers_and_champion_is_on_the_server(celery_run)
     workers = set(re.findall(r"^train\s+\S+\s+success\s+(worker-\d)\b", done.stdout, re.MULTILINE))
     assert workers == {"worker-1", "worker-2"}, done.stdout[-4000:]
     assert re.search(r"@champion on the MLflow server -> ridership version \d+", done.stdout)
+
+
+def test_workers_share_no_disk_and_champion_loads_from_an_empty_home(celery_run):
+    done, home = celery_run
+    assert "Celery end-to-end run passed (s3)" in done.stdout
+    assert "OK: no worker's folder holds a file another task read" in done.stdout, done.stdout[-4000:]
+    assert re.search(r"^OK: @champion loaded in a third process with an empty home and no object-store "
+                     r"credentials; it forecast \d+ rows", done.stdout, re.MULTILINE), done.stdout[-4000:]
+    # The pipeline's files are in the bucket; neither worker's folder holds any of them.
+    listing = re.search(r"^object store keys: (.*)$", done.stdout, re.MULTILINE).group(1)
+    for prefix in ("pipeline/windows", "pipeline/clean", "pipeline/datadocs", "pipeline/forecasts", "mlflow/"):
+        assert prefix in listing, listing
+    for worker in ("worker-1", "worker-2"):
+        held = [p for p in Path(home, "homes", worker).rglob("*") if p.is_file()]
+        assert not [p for p in held if p.suffix in (".npz", ".parquet", ".json", ".html", ".png", ".db")], held
 
 
 def test_two_promotions_started_together_on_postgresql_leave_one_version(celery_run):

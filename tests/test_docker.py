@@ -29,7 +29,7 @@ def example_env() -> dict[str, str]:
 
 def test_every_component_of_the_topology_is_a_service(compose):
     services = compose["services"]
-    assert {"postgres", "redis", "mlflow", "airflow-init"} | AIRFLOW_COMPONENTS <= set(services)
+    assert {"postgres", "redis", "minio", "object-store-init", "mlflow", "airflow-init"} | AIRFLOW_COMPONENTS <= set(services)
     for name in AIRFLOW_COMPONENTS | {"airflow-init", "mlflow"}:
         assert services[name]["image"] == "ridership:latest", name
         assert services[name]["build"]["dockerfile"] == "docker/Dockerfile", name
@@ -41,7 +41,15 @@ def test_every_component_of_the_topology_is_a_service(compose):
         assert env["AIRFLOW__CELERY__BROKER_URL"].startswith("redis://redis:")
         assert env["RIDERSHIP_MLFLOW_TRACKING_URI"] == "http://mlflow:5000"
         assert services[name]["depends_on"]["airflow-init"]["condition"] == "service_completed_successfully"
-        assert "shared:/shared" in services[name]["volumes"]  # what one worker writes, the others read
+        # No disk shared between containers: what a task hands on goes through the object store.
+        assert not any(v.split(":")[0] == "shared" for v in services[name]["volumes"])
+        assert env["RIDERSHIP_ARTIFACT_ROOT"].endswith(":-s3://ridership/pipeline}")
+        assert env["AWS_ENDPOINT_URL"].endswith(":-http://minio:9000}")
+        assert services[name]["depends_on"]["object-store-init"]["condition"] == "service_completed_successfully"
+    assert "shared" not in compose["volumes"]
+    assert "--artifacts-destination ${MLFLOW_ARTIFACTS_DESTINATION:-s3://ridership/mlflow}" in services["mlflow"]["command"]
+    assert "MLFLOW_S3_ENDPOINT_URL" in services["mlflow"]["environment"]
+    assert "minio" in services and "mb --ignore-existing store/ridership" in str(services["object-store-init"]["entrypoint"])
 
 
 def test_dependencies_name_existing_services(compose):
