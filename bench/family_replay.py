@@ -36,7 +36,8 @@ def main() -> None:
     import pandas as pd
 
     from pipeline import config, data, engine, families
-    from pipeline.monitoring import accuracy, realized_errors
+    from pipeline.monitoring import accuracy
+    from pipeline.scoring import realized_errors
     from replay import forecast_rows, periods  # bench/ is first on the path when this runs as a script
 
     fields = {f.name: f for f in dataclasses.fields(config.Settings)}

@@ -63,7 +63,8 @@ def replay_gate(nights: list[dict], settings, frame, first: str, last: str) -> d
     import pandas as pd
 
     from pipeline import backtest, intervals, selection
-    from pipeline.monitoring import accuracy, realized_errors
+    from pipeline.monitoring import accuracy
+    from pipeline.scoring import realized_errors
     from pipeline.scoring import conformal_halfwidths, scoring_origins
 
     actual = frame[settings.target]

@@ -190,7 +190,8 @@ def replay_period(first: str, last: str, args, base, frame, home: Path) -> tuple
     from tqdm import tqdm
 
     from pipeline import forecasting, steps
-    from pipeline.monitoring import accuracy, realized_errors
+    from pipeline.monitoring import accuracy
+    from pipeline.scoring import realized_errors
 
     period = f"{first[:7]}-{last[:7]}"
     tag = period + (f"-{args.name}" if args.name else "")

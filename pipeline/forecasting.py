@@ -189,7 +189,7 @@ def adaptive_intervals(settings: Settings, predictions: pd.DataFrame, history: p
     backtest.forecast_table) and the outcomes of the published forecasts in the last
     interval_window_days; returns them and a line saying which intervals were used."""
     from pipeline import intervals
-    from pipeline.monitoring import realized_errors
+    from pipeline.scoring import realized_errors
 
     origin = history.index[-1].date()
     first = origin - timedelta(days=settings.interval_window_days)

@@ -14,25 +14,10 @@ import pandas as pd
 
 from pipeline import forecasting, tracking
 from pipeline.config import Settings
+from pipeline.scoring import realized_errors
 
 log = logging.getLogger(__name__)
 MONITORING_RUN_KEY = "realized-accuracy"
-
-
-def realized_errors(stored: pd.DataFrame, actual: pd.Series, levels: tuple[int, ...]) -> pd.DataFrame:
-    """Stored forecast rows whose target day has an actual, with absolute errors and hits."""
-    if stored.empty:
-        return stored.assign(actual=[], abs_error=[])
-    targets = pd.to_datetime(stored["target_date"])
-    known = targets.isin(actual.index)
-    rows = stored[known].copy()
-    rows["actual"] = actual.reindex(targets[known]).to_numpy(float)
-    rows["abs_error"] = (rows["forecast"] - rows["actual"]).abs()
-    for level in levels:
-        lower, upper = rows.get(f"lower_{level}"), rows.get(f"upper_{level}")
-        if lower is not None and upper is not None:
-            rows[f"covered_{level}"] = (rows["actual"] >= lower) & (rows["actual"] <= upper)
-    return rows
 
 
 def summarize(rows: pd.DataFrame, levels: tuple[int, ...]) -> dict[str, dict[str, Any]]:

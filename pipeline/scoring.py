@@ -84,3 +84,19 @@ def evaluate(family, frame: pd.DataFrame, settings: Settings) -> tuple[Scores, n
     origins = scoring_origins(settings)
     forecasts = np.asarray(family.forecast(history, origins), dtype=float)
     return score(forecasts, origins, history[settings.target], settings), forecasts
+
+
+def realized_errors(stored: pd.DataFrame, actual: pd.Series, levels: tuple[int, ...]) -> pd.DataFrame:
+    """Stored forecast rows whose target day has an actual, with absolute errors and hits."""
+    if stored.empty:
+        return stored.assign(actual=[], abs_error=[])
+    targets = pd.to_datetime(stored["target_date"])
+    known = targets.isin(actual.index)
+    rows = stored[known].copy()
+    rows["actual"] = actual.reindex(targets[known]).to_numpy(float)
+    rows["abs_error"] = (rows["forecast"] - rows["actual"]).abs()
+    for level in levels:
+        lower, upper = rows.get(f"lower_{level}"), rows.get(f"upper_{level}")
+        if lower is not None and upper is not None:
+            rows[f"covered_{level}"] = (rows["actual"] >= lower) & (rows["actual"] <= upper)
+    return rows

@@ -197,6 +197,20 @@ def training_stages(run: dict[str, Any]) -> list[list[str]]:
     return [run[stage] for stage in TRAINING_STAGES]
 
 
+def _record_training(settings: Settings, run_id: str, trained, history: pd.DataFrame) -> None:
+    """Record what engine.train returned in run `run_id`: the per-epoch history, the scores with
+    the epochs and fit seconds, the validation forecasts and the pyfunc model (serving, with
+    `history`, rows up to the as-of date, as its input example)."""
+    from pipeline import tracking
+    from pipeline.serving import log_family_model
+
+    tracking.log_history(settings, run_id, trained.fit.history)
+    tracking.log_validation_forecasts(settings, run_id, trained.forecasts)
+    tracking.log_metrics(settings, run_id, {**trained.scores.metrics(), "epochs": trained.fit.epochs,
+                                   "train_seconds": trained.fit_seconds})
+    log_family_model(settings, run_id, trained.family, history)
+
+
 def train_family(settings: Settings, family_name: str, manifest_uri: str, parent_run_id: str,
                  lineage: dict[str, Any] | None = None) -> dict[str, Any]:
     """Train one family with the engine (engine.train) on the run's materialized windows, after
@@ -228,7 +242,7 @@ def train_family(settings: Settings, family_name: str, manifest_uri: str, parent
         tracking.log_params(settings, run_id, {**family.params(), "family": family_name, "as_of": settings.as_of,
                                                "protocol": settings.protocol, "horizon": settings.horizon})
         trained = engine.train(family, frame, settings, lambda spec, _: windows.load_windows(manifest, spec))
-        tracking.record_training(settings, run_id, trained, frame.loc[: pd.Timestamp(settings.as_of)])
+        _record_training(settings, run_id, trained, frame.loc[: pd.Timestamp(settings.as_of)])
         trained_seconds = time.perf_counter() - started
         log.info("trained %s as of %s (%s) in %.1f s (%d epochs): MAE h=1 %s, mean of %d horizons %s riders; run %s",
                  family_name, settings.as_of, start.mode, trained_seconds, trained.fit.epochs,
@@ -316,7 +330,7 @@ def fit_as_of(settings: Settings, family_name: str, frame: pd.DataFrame, parent_
     run_id = tracking.start_family_run(settings, parent_run_id, family_name, tags)
     with tracking.failing_run(settings, run_id):
         trained = engine.train(family, history, settings)
-        tracking.record_training(settings, run_id, trained, history)
+        _record_training(settings, run_id, trained, history)
     return trained.family, f"refit ({start.mode}) in run {run_id}"
 
 

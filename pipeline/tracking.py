@@ -221,19 +221,6 @@ def log_params(settings: Settings, run_id: str, params: dict[str, Any]) -> None:
     with_retries(settings, lambda: client(settings).log_batch(run_id, params=batch), "log params")
 
 
-def record_training(settings: Settings, run_id: str, trained, history: pd.DataFrame) -> None:
-    """Record what engine.train returned in run `run_id`: the per-epoch history, the scores with
-    the epochs and fit seconds, the validation forecasts and the pyfunc model (serving, with
-    `history`, rows up to the as-of date, as its input example)."""
-    from pipeline.serving import log_family_model
-
-    log_history(settings, run_id, trained.fit.history)
-    log_validation_forecasts(settings, run_id, trained.forecasts)
-    log_metrics(settings, run_id, {**trained.scores.metrics(), "epochs": trained.fit.epochs,
-                                   "train_seconds": trained.fit_seconds})
-    log_family_model(settings, run_id, trained.family, history)
-
-
 def log_history(settings: Settings, run_id: str, history: dict[str, list[float]]) -> None:
     now = int(time.time() * 1000)
     metrics = [Metric(f"epoch_{name}", float(v), now, step)

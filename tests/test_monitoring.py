@@ -1,7 +1,8 @@
 import pandas as pd
 import pytest
 
-from pipeline.monitoring import realized_errors, summarize
+from pipeline.monitoring import summarize
+from pipeline.scoring import realized_errors
 
 
 def test_realized_mae_equals_a_hand_computation():

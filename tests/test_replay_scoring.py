@@ -6,7 +6,8 @@ from datetime import date
 import pandas as pd
 import pytest
 
-from pipeline.monitoring import accuracy, realized_errors
+from pipeline.monitoring import accuracy
+from pipeline.scoring import realized_errors
 
 
 def fixture():
