@@ -207,7 +207,7 @@ def _record_training(settings: Settings, run_id: str, trained, history: pd.DataF
     tracking.log_history(settings, run_id, trained.fit.history)
     tracking.log_validation_forecasts(settings, run_id, trained.forecasts)
     tracking.log_metrics(settings, run_id, {**trained.scores.metrics(), "epochs": trained.fit.epochs,
-                                   "train_seconds": trained.fit_seconds})
+                                            "train_seconds": trained.fit_seconds})
     log_family_model(settings, run_id, trained.family, history)
 
 
