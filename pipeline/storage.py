@@ -38,7 +38,9 @@ def _remote(uri: str, what: str, call: Callable[[Any, str], Any]) -> Any:
     retrying = tenacity.Retrying(
         stop=tenacity.stop_after_attempt(REMOTE_ATTEMPTS),
         wait=tenacity.wait_exponential(min=REMOTE_WAIT_S[0], max=REMOTE_WAIT_S[1]),
-        retry=tenacity.retry_if_not_exception_type((FileNotFoundError, PermissionError)),
+        # Errors only (an interrupt or a task timeout is not retried), and not those a retry cannot mend.
+        retry=tenacity.retry_if_exception_type(Exception)
+        & tenacity.retry_if_not_exception_type((FileNotFoundError, PermissionError)),
         before_sleep=lambda state: log.warning("retrying to %s %s (attempt %d of %d): %s", what, uri,
                                                state.attempt_number + 1, REMOTE_ATTEMPTS,
                                                state.outcome.exception()),
@@ -153,11 +155,13 @@ def publish_dir(staging: Path, uri: str, entry: str = "index.html") -> str:
             return str(target)
         os.replace(staging, target)
         return str(target)
-    if not exists(join(uri, entry)):
-        files = sorted((p for p in staging.rglob("*") if p.is_file()), key=lambda p: p.name == entry)
-        for file in files:
-            write_bytes(join(uri, *file.relative_to(staging).parts), file.read_bytes())
-    shutil.rmtree(staging, ignore_errors=True)
+    try:
+        if not exists(join(uri, entry)):
+            files = sorted((p for p in staging.rglob("*") if p.is_file()), key=lambda p: p == staging / entry)
+            for file in files:
+                write_bytes(join(uri, *file.relative_to(staging).parts), file.read_bytes())
+    finally:
+        shutil.rmtree(staging, ignore_errors=True)
     return uri
 
 

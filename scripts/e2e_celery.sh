@@ -30,6 +30,7 @@ MLFLOW_PORT=${E2E_MLFLOW_PORT:-5001}
 AIRFLOW_PORT=${E2E_AIRFLOW_PORT:-8081}
 S3_PORT=${E2E_S3_PORT:-5002}
 STORE=${E2E_STORE:-s3}
+case $STORE in s3|shared) ;; *) echo "E2E_STORE must be s3 or shared, not '$STORE'" >&2; exit 2 ;; esac
 LOG=$E2E_HOME/logs
 mkdir -p "$LOG"
 
@@ -189,7 +190,9 @@ if [ "$STORE" = s3 ]; then
   say "No shared disk: the workers' folders, the object store, @champion from an empty home"
   python scripts/e2e_no_shared_disk.py folders "$HOMES" "$E2E_HOME/forecast.json"
   EMPTY=$(mktemp -d /tmp/ridership-empty-XXXXXX)
+  # No credentials from anywhere: not the environment, ~/.aws nor an instance's metadata service.
   env -u AWS_ACCESS_KEY_ID -u AWS_SECRET_ACCESS_KEY -u AWS_ENDPOINT_URL RIDERSHIP_HOME="$EMPTY" \
+    AWS_SHARED_CREDENTIALS_FILE=/dev/null AWS_CONFIG_FILE=/dev/null AWS_EC2_METADATA_DISABLED=true \
     MLFLOW_ENABLE_ARTIFACTS_PROGRESS_BAR=false \
     python scripts/e2e_no_shared_disk.py champion
   held=$(find "$EMPTY" -type f | wc -l); rm -rf "$EMPTY"

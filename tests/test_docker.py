@@ -13,6 +13,7 @@ from pipeline.config import PROJECT_ROOT
 
 DOCKER = PROJECT_ROOT / "docker"
 COMPOSE = DOCKER / "docker-compose.yaml"
+MINIO = DOCKER / "docker-compose.minio.yaml"
 AIRFLOW_COMPONENTS = {"airflow-apiserver", "airflow-scheduler", "airflow-dag-processor", "airflow-triggerer",
                       "airflow-worker-1", "airflow-worker-2"}
 
@@ -29,7 +30,7 @@ def example_env() -> dict[str, str]:
 
 def test_every_component_of_the_topology_is_a_service(compose):
     services = compose["services"]
-    assert {"postgres", "redis", "minio", "object-store-init", "mlflow", "airflow-init"} | AIRFLOW_COMPONENTS <= set(services)
+    assert {"postgres", "redis", "mlflow", "airflow-init"} | AIRFLOW_COMPONENTS <= set(services)
     for name in AIRFLOW_COMPONENTS | {"airflow-init", "mlflow"}:
         assert services[name]["image"] == "ridership:latest", name
         assert services[name]["build"]["dockerfile"] == "docker/Dockerfile", name
@@ -44,12 +45,20 @@ def test_every_component_of_the_topology_is_a_service(compose):
         # No disk shared between containers: what a task hands on goes through the object store.
         assert not any(v.split(":")[0] == "shared" for v in services[name]["volumes"])
         assert env["RIDERSHIP_ARTIFACT_ROOT"].endswith(":-s3://ridership/pipeline}")
-        assert env["AWS_ENDPOINT_URL"].endswith(":-http://minio:9000}")
-        assert services[name]["depends_on"]["object-store-init"]["condition"] == "service_completed_successfully"
+        assert "AWS_ENDPOINT_URL" not in env  # S3 itself unless the MinIO override says otherwise
     assert "shared" not in compose["volumes"]
     assert "--artifacts-destination ${MLFLOW_ARTIFACTS_DESTINATION:-s3://ridership/mlflow}" in services["mlflow"]["command"]
-    assert "MLFLOW_S3_ENDPOINT_URL" in services["mlflow"]["environment"]
-    assert "minio" in services and "mb --ignore-existing store/ridership" in str(services["object-store-init"]["entrypoint"])
+
+
+def test_the_minio_override_points_every_client_at_its_bucket(compose):
+    minio = yaml.safe_load(MINIO.read_text())["services"]
+    assert "mb --ignore-existing store/ridership" in str(minio["object-store-init"]["entrypoint"])
+    assert minio["mlflow"]["environment"]["MLFLOW_S3_ENDPOINT_URL"] == "http://minio:9000"
+    for name in AIRFLOW_COMPONENTS | {"airflow-init", "mlflow"}:
+        assert minio[name]["depends_on"]["object-store-init"]["condition"] == "service_completed_successfully"
+        assert name in compose["services"]  # an override of a service the base file defines
+    for name in AIRFLOW_COMPONENTS | {"airflow-init"}:
+        assert minio[name]["environment"]["AWS_ENDPOINT_URL"] == "http://minio:9000"
 
 
 def test_dependencies_name_existing_services(compose):
@@ -60,7 +69,7 @@ def test_dependencies_name_existing_services(compose):
 
 
 def test_no_secret_in_the_repository_only_variables_from_env_example(compose):
-    text = COMPOSE.read_text()
+    text = COMPOSE.read_text() + MINIO.read_text()
     used = set(re.findall(r"\$\{(\w+)", text))
     defined = example_env()
     missing = {v for v in used if v not in defined and not re.search(rf"\$\{{{v}:-", text)}
@@ -87,7 +96,8 @@ def test_a_compose_client_accepts_the_file_when_one_is_installed(tmp_path):
         # No client: the YAML must still load with every anchor and merge key resolved.
         loaded = yaml.safe_load(COMPOSE.read_text())
         assert loaded["services"]["airflow-worker-2"]["command"].startswith("airflow celery worker")
+        assert yaml.safe_load(MINIO.read_text())["services"]["airflow-worker-2"]["environment"]
         return
-    done = subprocess.run([*command, "-f", str(COMPOSE), "--env-file", str(env_file), "config", "-q"],
+    done = subprocess.run([*command, "-f", str(COMPOSE), "-f", str(MINIO), "--env-file", str(env_file), "config", "-q"],
                           capture_output=True, text=True)
     assert done.returncode == 0, done.stderr

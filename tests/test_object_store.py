@@ -147,6 +147,30 @@ def test_a_writer_killed_mid_upload_leaves_the_last_whole_object_under_the_key(s
     assert keys(s3) == ["pipeline/clean/latest.json"]
 
 
+def test_an_upload_that_fails_midway_is_aborted_and_names_the_uri(s3, monkeypatch):
+    """An error between the parts of an upload (not a kill): nothing is published, the upload is
+    aborted, and the error names the URI after the retries."""
+    import s3fs
+
+    uri = f"s3://{BUCKET}/pipeline/clean/latest.json"
+    storage.write_bytes(uri, b'{"version": 1}')
+    calls = s3fs.S3FileSystem._call_s3
+
+    async def the_second_part_fails(self, method, *args, **kwargs):
+        if method == "upload_part" and kwargs.get("PartNumber") == 2:
+            raise ConnectionError("connection reset by peer")
+        return await calls(self, method, *args, **kwargs)
+
+    monkeypatch.setattr(s3fs.S3FileSystem, "_call_s3", the_second_part_fails)
+    monkeypatch.setattr(storage, "REMOTE_ATTEMPTS", 2)
+    monkeypatch.setattr(storage, "REMOTE_WAIT_S", (0.1, 0.2))
+    with pytest.raises(StorageError, match=f"cannot write {uri} \\(105,906,176 bytes\\)"):
+        storage.write_bytes(uri, b"n" * (101 * 2**20))
+    monkeypatch.setattr(s3fs.S3FileSystem, "_call_s3", calls)
+    assert storage.read_bytes(uri) == b'{"version": 1}'
+    assert s3.list_multipart_uploads(Bucket=BUCKET).get("Uploads", []) == []
+
+
 def test_windows_interrupted_before_their_manifest_are_not_seen_and_a_rerun_completes(s3, tmp_path, monkeypatch):
     settings = Settings(home=tmp_path, artifact_root=f"s3://{BUCKET}/pipeline", as_of=AS_OF, train_months=6,
                         families=("linear", "multivariate_rnn"))
@@ -182,17 +206,19 @@ def _raw(settings: Settings) -> tuple[str, str]:
 
 
 def test_a_store_away_for_a_moment_is_retried_with_a_log_line(monkeypatch, caplog):
+    import boto3
+
     port = free_port()
     use_endpoint(monkeypatch, f"http://127.0.0.1:{port}")
     monkeypatch.setenv("AWS_MAX_ATTEMPTS", "1")  # botocore's own retries aside: ours are under test
+    before, _ = start_s3(port)
+    boto3.client("s3").create_bucket(Bucket=BUCKET)  # the store keeps its buckets across the outage
+    before.stop()
     started = {}
 
     def comes_back():
         time.sleep(3.5)  # longer than s3fs's own quiet retries of a refused connection (about 2 s)
         started["server"] = start_s3(port)[0]
-        import boto3
-
-        boto3.client("s3").create_bucket(Bucket=BUCKET)
 
     back = threading.Thread(target=comes_back)
     back.start()
