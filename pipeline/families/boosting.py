@@ -98,13 +98,19 @@ def design(frame: pd.DataFrame, origins: np.ndarray, horizons: np.ndarray, targe
         **{f"origin_{k}": _at(series, origins - k) / level for k in range(2, 7)},
         "bus_week": _at(bus, origins) / _at(bus, origins - 7),
     }
+    out = _with_target_calendar(features, frame, targets)
+    out["level"] = level
+    return out
+
+
+def _with_target_calendar(features: dict, frame: pd.DataFrame, targets: np.ndarray) -> pd.DataFrame:
+    """`features` as a frame, with the calendar covariates of each target position of `frame`
+    (target_<name> columns, the categorical ones as categories)."""
     first_day = frame.index[0].date()
-    target_days = [first_day + timedelta(days=int(p)) for p in targets]
-    features.update({f"target_{k}": v for k, v in covariates(target_days).items()})
-    out = pd.DataFrame(features)
+    days = [first_day + timedelta(days=int(p)) for p in targets]
+    out = pd.DataFrame({**features, **{f"target_{k}": v for k, v in covariates(days).items()}})
     for name in CATEGORICAL:
         out[f"target_{name}"] = out[f"target_{name}"].astype("category")
-    out["level"] = level
     return out
 
 
@@ -115,13 +121,7 @@ def count_design(frame: pd.DataFrame, origins: np.ndarray, target: str) -> pd.Da
     series = frame[target].to_numpy(float)
     features = {f"count_{k}": _at(series, origins - k) for k in COUNT_LAGS}
     features.update({"mean_7": _level(series, origins, 7), "mean_28": _level(series, origins, LEVEL_DAYS)})
-    first_day = frame.index[0].date()
-    days = [first_day + timedelta(days=int(p) + 1) for p in origins]
-    features.update({f"target_{k}": v for k, v in covariates(days).items()})
-    out = pd.DataFrame(features)
-    for name in CATEGORICAL:
-        out[f"target_{name}"] = out[f"target_{name}"].astype("category")
-    return out
+    return _with_target_calendar(features, frame, origins + 1)
 
 
 def feature_names() -> list[str]:
