@@ -4,7 +4,7 @@ VENV ?= .venv
 BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed
 
-.PHONY: run test venv clean-state ui-airflow ui-mlflow demo-backfill bench-import bench-retrain bench-replay e2e-celery faults
+.PHONY: run test venv clean-state ui-airflow ui-mlflow demo-backfill bench-import bench-retrain bench-replay bench-autogluon-venv e2e-celery faults
 RIDERSHIP_HOME ?= $(CURDIR)/.ridership
 
 venv: $(STAMP)
@@ -56,6 +56,16 @@ $(BENCH_VENV)/.installed: bench/requirements-baselines.txt
 
 bench-replay: venv $(BENCH_VENV)/.installed
 	$(BIN)/python bench/replay.py $(REPLAY_ARGS)
+
+# AutoGluon-TimeSeries, the replay's optional AutoML baseline (REPLAY_ARGS="... --baselines ...,autogluon"):
+# its own environment too (torch, its own pandas and LightGBM pins), about 2.5 GB.
+AUTOGLUON_VENV ?= .venv-autogluon
+$(AUTOGLUON_VENV)/.installed: bench/requirements-autogluon.txt
+	test -x $(AUTOGLUON_VENV)/bin/python || $(PYTHON) -m venv $(AUTOGLUON_VENV)
+	$(AUTOGLUON_VENV)/bin/pip install --quiet -r bench/requirements-autogluon.txt
+	touch $@
+
+bench-autogluon-venv: $(AUTOGLUON_VENV)/.installed
 
 bench-import: venv
 	$(BIN)/python bench/import_time.py

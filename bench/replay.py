@@ -3,7 +3,7 @@
     make bench-replay REPLAY_ARGS="--periods 2017-06:2017-12,2018-06:2018-12,2019-06:2019-12"
     .venv/bin/python bench/replay.py [--periods A:B,C:D | --first 2018-06-01 --last 2018-12-31]
         [--cadence monthly|DAYS] [--families a,b] [--workers 2] [--home DIR] [--name NAME]
-        [--baselines seasonal_naive,autoarima,mstl,lightgbm_mlforecast,lightgbm_direct|none]
+        [--baselines seasonal_naive,autoarima,mstl,lightgbm_mlforecast,lightgbm_direct[,autogluon]|none]
 
 At every retrain date of a period (the day before its first day, then month ends, or every DAYS
 days) it runs the pipeline's own steps, the ones the training DAG's tasks call: validate → clean →
@@ -11,7 +11,8 @@ materialize → train every family (with its backtests) → promote through the 
 period the night's champion forecasts the next `horizon` days (steps.forecast_next, adaptive
 intervals included), and every family of the night's training forecasts beside it
 (steps.shadow_forecast: the shadow record, which also gives the oracle). Library baselines
-(bench/baselines.py, in their own environment .venv-bench) are refitted on the same retrain dates
+(bench/baselines.py in its own environment .venv-bench, and optionally AutoGluon-TimeSeries,
+bench/autogluon_baseline.py in .venv-autogluon) are refitted on the same retrain dates
 and forecast the same origins. Every forecast whose target lies in the period is scored against
 the actuals with pipeline.monitoring.accuracy. Writes bench/results/replay-<period>[-NAME].md and
 .json per period and, for several periods, replay-summary[-NAME].md.
@@ -45,8 +46,11 @@ sys.path.insert(0, str(ROOT))
 sys.path.insert(0, str(ROOT / "bench"))
 from machine import describe  # noqa: E402 (bench/ is on the path)
 
-BENCH_PYTHON = ROOT / ".venv-bench" / "bin" / "python"
 BASELINES = ("seasonal_naive", "autoarima", "mstl", "lightgbm_mlforecast", "lightgbm_direct")
+# each baseline script, its environment (its own: the libraries pin what the project does not), the
+# make target that creates it and the models it runs; AutoGluon is optional (--baselines ...,autogluon)
+RUNNERS = (("baselines.py", ".venv-bench", "bench-replay", BASELINES),
+           ("autogluon_baseline.py", ".venv-autogluon", "bench-autogluon-venv", ("autogluon",)))
 
 
 def retrain_dates(first, last, cadence: str):
@@ -129,11 +133,15 @@ def forecast_rows(family, frame, origins) -> "pd.DataFrame":
     return rows
 
 
-def run_baselines(frame, plan: list[tuple], settings, models: list[str], workdir: Path):
+def run_baselines(frame, plan: list[tuple], settings, models: list[str], workdir: Path, runner: tuple):
+    """Forecasts of the library baselines `models` (all run by `runner`, one of RUNNERS) for the
+    replay plan: rows (model, as_of, horizon, target_date, forecast, lower_L, upper_L)."""
     import pandas as pd
 
-    if not BENCH_PYTHON.exists():
-        raise SystemExit(f"{BENCH_PYTHON} is missing: `make bench-replay` creates the baselines' environment")
+    script, venv, target, _ = runner
+    python = ROOT / venv / "bin" / "python"
+    if not python.exists():
+        raise SystemExit(f"{python} is missing: `make {target}` creates the environment of bench/{script}")
     from pipeline.calendar import day_types
 
     series, plan_file, out = workdir / "series.csv", workdir / "plan.json", workdir / "baselines.csv"
@@ -145,7 +153,7 @@ def run_baselines(frame, plan: list[tuple], settings, models: list[str], workdir
                                      "periods": [{"retrain": r.date().isoformat(),
                                                   "origins": [o.date().isoformat() for o in origins]}
                                                  for r, origins in plan]}))
-    subprocess.run([str(BENCH_PYTHON), str(ROOT / "bench" / "baselines.py"), "--series", str(series),
+    subprocess.run([str(python), str(ROOT / "bench" / script), "--series", str(series),
                     "--plan", str(plan_file), "--out", str(out), "--models", ",".join(models)], check=True)
     rows = pd.read_csv(out, parse_dates=["origin", "target_date"])
     rows["as_of"] = rows.pop("origin").dt.date
@@ -259,15 +267,18 @@ def replay_period(first: str, last: str, args, base, frame, home: Path) -> tuple
         results.append({"model": name, "kind": "family", **accuracy(rows, levels)})
     baseline_wall = 0.0
     models = [] if args.baselines == "none" else args.baselines.split(",")
-    if models:
-        code = hashlib.sha256((ROOT / "bench" / "baselines.py").read_bytes()).hexdigest()[:8]
-        cache = home / f"baselines-{period}-{'-'.join(sorted(models))}-{code}.csv"
+    for runner in RUNNERS:
+        chosen = sorted(set(models) & set(runner[3]))
+        if not chosen:
+            continue
+        code = hashlib.sha256((ROOT / "bench" / runner[0]).read_bytes()).hexdigest()[:8]
+        cache = home / f"baselines-{period}-{'-'.join(chosen)}-{code}.csv"
         began = time.perf_counter()
         if not cache.exists():  # the baselines do not depend on the product: once per period and home
-            run_baselines(frame, plan, base, models, home).to_csv(cache, index=False)
+            run_baselines(frame, plan, base, chosen, home, runner).to_csv(cache, index=False)
         rows = pd.read_csv(cache, parse_dates=["as_of", "target_date"])
         rows["as_of"], rows["target_date"] = rows["as_of"].dt.date, rows["target_date"].dt.date
-        baseline_wall = time.perf_counter() - began
+        baseline_wall += time.perf_counter() - began
         for name, group in rows.groupby("model"):
             results.append({"model": name, "kind": "baseline", **accuracy(scored(group), levels)})
     return results, nights, train_wall, baseline_wall
@@ -284,9 +295,14 @@ def main() -> None:
     parser.add_argument("--workers", type=int, default=2, help="trainings at a time (the DAG's parallelism)")
     parser.add_argument("--home", help="state directory; a replay interrupted there resumes after its last "
                                          "complete night (default: RIDERSHIP_HOME, else a new temporary one)")
-    parser.add_argument("--baselines", default=",".join(BASELINES), help="comma-separated, or 'none'")
+    parser.add_argument("--baselines", default=",".join(BASELINES),
+                        help="comma-separated, or 'none'; 'autogluon' (AutoGluon-TimeSeries) is optional")
     parser.add_argument("--name", default="", help="suffix of the result files: replay-<period>-<name>.md")
     args = parser.parse_args()
+    unknown = set(args.baselines.split(",")) - {m for *_, models in RUNNERS for m in models} - {"none"}
+    if unknown:
+        parser.error(f"unknown baselines {sorted(unknown)}; choose from "
+                     f"{','.join(m for *_, models in RUNNERS for m in models)} or 'none'")
     home = Path(args.home or os.environ.get("RIDERSHIP_HOME") or tempfile.mkdtemp(prefix="ridership-replay-"))
     os.environ["RIDERSHIP_HOME"] = str(home)
     os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "3")
