@@ -4,7 +4,7 @@ VENV ?= .venv
 BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed
 
-.PHONY: run test venv clean-state ui-airflow ui-mlflow demo-backfill bench-import bench-retrain bench-replay bench-autogluon-venv e2e-celery faults
+.PHONY: run test test-fast venv clean-state ui-airflow ui-mlflow demo-backfill bench-import bench-retrain bench-replay bench-autogluon-venv e2e-celery faults
 RIDERSHIP_HOME ?= $(CURDIR)/.ridership
 
 venv: $(STAMP)
@@ -22,6 +22,10 @@ run: venv
 test: venv
 	$(BIN)/python -m pytest
 
+# The unit layer only (tests/unit/, a few minutes): while editing; `make test` runs every layer.
+test-fast: venv
+	$(BIN)/python -m pytest tests/unit
+
 ui-airflow: venv
 	bash scripts/run_local.sh --ui
 
@@ -35,7 +39,7 @@ demo-backfill: venv
 	bash scripts/run_local.sh --backfill $(FROM) $(TO)
 
 # The production topology (CeleryExecutor, PostgreSQL, Redis, MLflow server) on 127.0.0.1;
-# also run by `make test` (tests/test_celery_e2e.py).
+# also run by `make test` (tests/e2e/test_celery_e2e.py).
 e2e-celery: venv
 	bash scripts/e2e_celery.sh
 

@@ -13,7 +13,8 @@ hyper-parameter preset less its pretrained models (Chronos-2, Toto-2: their weig
 downloaded here): SeasonalNaive, ETS, Theta, RecursiveTabular, DirectTabular and AutoGluon's
 weighted ensemble over them (Caruana et al. 2004, fitted on its validation window). Known covariates:
 the target day's day type (one-hot) and calendar (day of week, day of year); AutoGluon's tabular
-models add their own date features. From each origin O >= R of that period the fitted predictor
+models add their own date features. Four validation windows of `horizon` days choose the models
+and the ensemble's weights (the preset has one). From each origin O >= R of that period the fitted predictor
 forecasts O+1..O+h from rail <= O (the global models are not refitted; the local ones, ETS and
 Theta, are fitted on each series passed to predict, as AutoGluon always does).
 Source: Shchur et al. 2023, "AutoGluon-TimeSeries: AutoML for Probabilistic Time Series
@@ -37,7 +38,9 @@ MODELS = ("autogluon",)
 # AutoGluon's "light" preset (autogluon.timeseries.configs.hyperparameter_presets) less Chronos2 and Toto2.
 LIGHT_WITHOUT_PRETRAINED = {"SeasonalNaive": {}, "ETS": {}, "Theta": {}, "RecursiveTabular": {}, "DirectTabular": {}}
 KNOWN = ["is_A", "is_U", "dow", "doy"]
-VAL_WINDOWS = 1  # the preset's
+# The preset's 1 validation window chose and weighted the models on 14 days; 4 were better on each
+# development period (bench/results/autogluon-validation-windows.md).
+VAL_WINDOWS = 4
 
 
 def frame(series: pd.DataFrame):

@@ -5,7 +5,7 @@
 
 The family alone, without MLflow or the gate: fitted at every month end on the data up to it (as
 the nightly loop fits it), forecasting every day of the next month; scored with
-pipeline.monitoring.accuracy on targets --first..--last. Appends a line to
+pipeline.nightly.monitoring.accuracy on targets --first..--last. Appends a line to
 bench/results/family-replay.jsonl. bench/replay.py is the full loop; this answers "does this
 setting help the family" in a minute.
 """
@@ -35,9 +35,11 @@ def main() -> None:
 
     import pandas as pd
 
-    from pipeline import config, data, engine, families
-    from pipeline.monitoring import accuracy
-    from pipeline.scoring import realized_errors
+    from pipeline import config, families
+    from pipeline.inputs import data
+    from pipeline.modelling import engine
+    from pipeline.nightly.monitoring import accuracy
+    from pipeline.modelling.scoring import realized_errors
     from replay import forecast_rows, periods  # bench/ is first on the path when this runs as a script
 
     fields = {f.name: f for f in dataclasses.fields(config.Settings)}

@@ -6,11 +6,11 @@
 bench/replay.py leaves in its home every night's trainings (each family's backtest forecasts in
 MLflow) and every family's forecasts of the following nights (the shadow table of the period's
 forecast database). The gate only combines them, so each setting of the gate can be replayed in
-seconds: for every night the same pipeline.selection calls as registry.promote (evidence on the
+seconds: for every night the same pipeline.modelling.selection calls as registry.promote (evidence on the
 weighted windows, greedy weights, the incumbent rule), then the product's forecasts are the
 chosen weights over the shadow forecasts of that night's families. Intervals are simulated the
 way forecasting.forecast makes them: the combination's split-conformal half-widths from its
-recent-window residuals until pipeline.intervals has enough outcomes. Scores every variant on
+recent-window residuals until pipeline.modelling.intervals has enough outcomes. Scores every variant on
 the same targets and prints one table; appends it to bench/results/gate-replay.md.
 """
 
@@ -34,7 +34,8 @@ def load_nights(home: Path, tag: str, settings, frame) -> list[dict]:
     """Per night of a replayed period: its as-of date, origins and the gate's raw material."""
     import pandas as pd
 
-    from pipeline import forecasting, registry, tracking
+    from pipeline.lifecycle import registry, tracking
+    from pipeline.io import forecasts
 
     nights = []
     for marker in sorted((home / "replay-nights" / tag).glob("20*.json")):
@@ -48,7 +49,7 @@ def load_nights(home: Path, tag: str, settings, frame) -> list[dict]:
             recent[name] = tracking.validation_forecasts(at, run.info.run_id)
             tables[name] = tracking.backtest_forecasts(at, run.info.run_id)
         nights.append({"as_of": as_of, "recent": recent, "tables": tables})
-    shadow = forecasting.stored_shadow(settings)
+    shadow = forecasts.stored_shadow(settings)
     shadow["trained_as_of"] = pd.to_datetime(shadow["trained_as_of"]).dt.date
     for night in nights:
         rows = shadow[shadow["trained_as_of"] == night["as_of"]]
@@ -62,10 +63,10 @@ def replay_gate(nights: list[dict], settings, frame, first: str, last: str) -> d
     import numpy as np
     import pandas as pd
 
-    from pipeline import backtest, intervals, selection
-    from pipeline.monitoring import accuracy
-    from pipeline.scoring import realized_errors
-    from pipeline.scoring import conformal_halfwidths, scoring_origins
+    from pipeline.modelling import backtest, intervals, selection
+    from pipeline.nightly.monitoring import accuracy
+    from pipeline.modelling.scoring import realized_errors
+    from pipeline.modelling.scoring import conformal_halfwidths, scoring_origins
 
     actual = frame[settings.target]
     incumbent, stored, choices = None, [], []
@@ -137,12 +138,13 @@ def main() -> None:
     os.environ["RIDERSHIP_HOME"] = str(home)
     os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "3")
 
-    from pipeline import data, runtime
+    from pipeline.entry import runtime
+    from pipeline.inputs import data
     from pipeline.config import Settings
     from replay import parse_periods
 
-    runtime.route_logs()
     base = Settings.from_env()
+    runtime.configure(base)
     frame = data.clean(data.parse_raw(data.read_source(base.data_uri), base.data_uri))
     grid = variants(args.set)
     lines = [f"## {datetime.now(timezone.utc):%Y-%m-%d %H:%M} UTC, home {home.name}, replay `{args.name}`", "",

@@ -49,7 +49,10 @@ RECIPE_TEXT = {  # Settings.recipe
 def train_one(name: str, overrides: dict, make_family=None) -> dict:
     """Train family `name` (built by make_family(name, settings) if given) and score it."""
     os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "3")
-    from pipeline import data, engine, families, runtime
+    from pipeline import families
+    from pipeline.entry import runtime
+    from pipeline.inputs import data
+    from pipeline.modelling import engine
     from pipeline.config import Settings
 
     settings = Settings(**overrides)

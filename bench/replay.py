@@ -14,7 +14,7 @@ intervals included), and every family of the night's training forecasts beside i
 (bench/baselines.py in its own environment .venv-bench, and optionally AutoGluon-TimeSeries,
 bench/autogluon_baseline.py in .venv-autogluon) are refitted on the same retrain dates
 and forecast the same origins. Every forecast whose target lies in the period is scored against
-the actuals with pipeline.monitoring.accuracy. Writes bench/results/replay-<period>[-NAME].md and
+the actuals with pipeline.nightly.monitoring.accuracy. Writes bench/results/replay-<period>[-NAME].md and
 .json per period and, for several periods, replay-summary[-NAME].md.
 
 Periods share one home and are replayed oldest first, as one product that ran through them: a
@@ -37,7 +37,7 @@ import subprocess
 import sys
 import tempfile
 import time
-from concurrent.futures import ProcessPoolExecutor, as_completed
+from concurrent.futures import ProcessPoolExecutor
 from datetime import datetime, timezone
 from pathlib import Path
 
@@ -72,44 +72,31 @@ def periods(first, last, cadence: str) -> list[tuple]:
     return [(d, pd.date_range(d, end - pd.Timedelta(days=1))) for d, end in zip(dates, ends)]
 
 
-def train_and_promote(settings, steps, workers: int, progress) -> tuple[dict, dict]:
-    """One night's training run with the DAG's steps; returns the gate's decision and, per family,
+def train_and_promote(settings, workers: int, progress) -> tuple[dict, dict]:
+    """One night's training run (runner.train_and_promote: the DAG's steps), its trainings on a pool
+    of `workers` processes like the DAG's mapped tasks; returns the gate's decision and, per family,
     what its training returned (mode, seconds, backtest seconds, MAEs; {"mode": "reused"} for a
     training this home had already finished for the same run key; None for one that failed)."""
-    from pipeline import tracking
+    from pipeline.entry import runtime
+    from pipeline.lifecycle import tracking
+    from pipeline.nightly import runner
 
-    settings, run = steps.prepare(settings, {"trigger": "replay"})
-    # a family's training is reused when it finished for this run with today's code and settings
-    done = {r.data.tags[tracking.FAMILY_TAG] for r in tracking.finished_family_runs(settings, run["parent_run_id"])
-            if r.data.tags[tracking.FAMILY_TAG] in settings.families
-            and r.data.tags.get(tracking.WARM_KEY_TAG) == current_key(r.data.tags[tracking.FAMILY_TAG], settings)}
-    trainings = {name: {"mode": "reused"} for name in done}
-    # like the DAG's mapped tasks: one process per training, `workers` at a time, stage after stage
+    def finished(settings, run) -> set[str]:  # for this run with today's code and settings: reused
+        return {r.data.tags[tracking.FAMILY_TAG] for r in tracking.finished_family_runs(settings, run["parent_run_id"])
+                if r.data.tags[tracking.FAMILY_TAG] in settings.families
+                and r.data.tags.get(tracking.WARM_KEY_TAG) == current_key(r.data.tags[tracking.FAMILY_TAG], settings)}
+
     context = multiprocessing.get_context("spawn")  # TensorFlow must not be forked
-    for stage in steps.training_stages(run):
-        todo = [family for family in stage if family not in done]
-        if not todo:
-            continue
-        progress(f"training {', '.join(todo)}")
-        with ProcessPoolExecutor(max_workers=workers, mp_context=context) as pool:
-            futures = {pool.submit(steps.train_family, settings, family, run["manifest_uri"], run["parent_run_id"]):
-                       family for family in todo}
-            for future in as_completed(futures):
-                family = futures[future]
-                try:
-                    trainings[family] = result = {k: v for k, v in future.result().items() if k != "backtests"}
-                    progress(f"{family}: {result['mode']} {result['seconds'] - result['backtest_seconds']:.0f} s, "
-                             f"backtests {result['backtest_seconds']:.0f} s, recent MAE mean {result['mae_mean']:,.0f}")
-                except Exception as exc:  # a family that fails is left out of the gate, as in the DAG
-                    trainings[family] = None
-                    progress(f"{family} failed: {type(exc).__name__}: {exc}")
-    decision = steps.promote_best(settings, run["manifest_uri"], run["parent_run_id"], run["run_key"])
-    return decision, trainings
+    with ProcessPoolExecutor(max_workers=workers, mp_context=context, initializer=runtime.configure,
+                             initargs=(settings,)) as pool:
+        night = runner.train_and_promote(settings, {"trigger": "replay"}, pool, finished, progress)
+    return night.decision, {**night.trainings, **{family: None for family in night.failures}}
 
 
 def current_key(family: str, settings) -> str:
     """The warm key (model code and settings) a training of `family` would have now."""
-    from pipeline import families, warmstart
+    from pipeline import families
+    from pipeline.modelling import warmstart
 
     return warmstart.key_of(warmstart.warm_key_parts(families.create(family, settings), settings))
 
@@ -120,7 +107,7 @@ def forecast_rows(family, frame, origins) -> "pd.DataFrame":
     import numpy as np
     import pandas as pd
 
-    from pipeline.serving import interval_bounds
+    from pipeline.lifecycle.serving import interval_bounds
 
     values = np.asarray(family.forecast(frame.loc[: origins[-1]], origins), dtype=np.float64)
     horizons = np.tile(np.arange(1, values.shape[1] + 1), len(origins))
@@ -142,7 +129,7 @@ def run_baselines(frame, plan: list[tuple], settings, models: list[str], workdir
     python = ROOT / venv / "bin" / "python"
     if not python.exists():
         raise SystemExit(f"{python} is missing: `make {target}` creates the environment of bench/{script}")
-    from pipeline.calendar import day_types
+    from pipeline.inputs.calendar import day_types
 
     series, plan_file, out = workdir / "series.csv", workdir / "plan.json", workdir / "baselines.csv"
     # the data, then the day types of the days a forecast from its last day reaches (rail unknown)
@@ -197,9 +184,10 @@ def replay_period(first: str, last: str, args, base, frame, home: Path) -> tuple
     import pandas as pd
     from tqdm import tqdm
 
-    from pipeline import forecasting, steps
-    from pipeline.monitoring import accuracy
-    from pipeline.scoring import realized_errors
+    from pipeline.io import forecasts
+    from pipeline.nightly import steps
+    from pipeline.nightly.monitoring import accuracy
+    from pipeline.modelling.scoring import realized_errors
 
     period = f"{first[:7]}-{last[:7]}"
     tag = period + (f"-{args.name}" if args.name else "")
@@ -209,6 +197,7 @@ def replay_period(first: str, last: str, args, base, frame, home: Path) -> tuple
     if last > last_day:
         raise SystemExit(f"period {period} ends {last}, after the data's last day {last_day}")
     plan = periods(first, last, args.cadence)
+    steps.migrate_stores(settings)
     done = resumable(home / "replay-nights" / tag,
                      {"first": first, "last": last, "cadence": args.cadence, "families": list(base.families),
                       "config_digest": base.digest(), "from_scratch": base.from_scratch or not base.warm_start})
@@ -223,7 +212,7 @@ def replay_period(first: str, last: str, args, base, frame, home: Path) -> tuple
             def say(line: str) -> None:
                 bar.write(f"  {retrain.date()} [{time.perf_counter() - started:5.0f} s] {line}")
 
-            decision, trainings = train_and_promote(night_settings, steps, args.workers, say)
+            decision, trainings = train_and_promote(night_settings, args.workers, say)
             trained_at = time.perf_counter()
             say(f"gate: {decision['decision']} v{decision['version']} ({spec(decision.get('members'))}): "
                 f"{decision['reason']}")
@@ -251,9 +240,9 @@ def replay_period(first: str, last: str, args, base, frame, home: Path) -> tuple
         return realized_errors(rows, actual, levels)
 
     results = []
-    product = forecasting.stored(settings)
+    product = forecasts.stored(settings)
     results.append({"model": "product (champion each night)", "kind": "product", **accuracy(scored(product), levels)})
-    shadow = forecasting.stored_shadow(settings).rename(columns={"family": "model"})
+    shadow = forecasts.stored_shadow(settings).rename(columns={"family": "model"})
     families_scored = scored(shadow.assign(retrain=shadow["trained_as_of"]))
     families_scored.to_parquet(home / f"replay-family-rows-{tag}.parquet")  # every scored row, for analyses
     # the oracle picks, for each retrain period, the family whose forecasts were best in hindsight
@@ -308,11 +297,12 @@ def main() -> None:
     os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "3")
     logging.basicConfig(level=logging.WARNING, format="%(levelname)s %(name)s: %(message)s")
 
-    from pipeline import data, runtime
+    from pipeline.entry import runtime
+    from pipeline.inputs import data
     from pipeline.config import Settings
 
-    runtime.route_logs()
     base = Settings.from_env()
+    runtime.configure(base)
     if args.families:
         base = base.with_overrides(families=tuple(args.families.split(",")))
     frame = data.clean(data.parse_raw(data.read_source(base.data_uri), base.data_uri))
@@ -366,7 +356,7 @@ def render_summary(summary, settings) -> str:
 def warm_policy(settings) -> str:
     if settings.from_scratch or not settings.warm_start:
         return "every family from scratch every retrain"
-    return (f"warm starts (pipeline/warmstart.py): up to {settings.warm_epochs} epochs, patience "
+    return (f"warm starts (pipeline/modelling/warmstart.py): up to {settings.warm_epochs} epochs, patience "
             f"{settings.warm_patience}, from scratch after {settings.max_warm_starts} in a row")
 
 

@@ -8,10 +8,10 @@
 (b) product: the training DAG under the Airflow scheduler (`make run`'s script, LocalExecutor,
     one training per core), all families at the same full recipe, then the forecast DAG;
 (c) product, warm-started: the same DAG in the same state a week of data later, the families that
-    can continue from (b)'s fits (pipeline/warmstart.py).
+    can continue from (b)'s fits (pipeline/modelling/warmstart.py).
 All use the chapter protocol; (a) and (b) score every family on the same target dates, (c) on the
 three months up to its own cutoff. (b) and (c) run with the seasonal backtests on (the default:
-each training also fits the family one and two years earlier, pipeline/backtest.py) and off
+each training also fits the family one and two years earlier, pipeline/modelling/backtest.py) and off
 (RIDERSHIP_BACKTEST_YEARS=none), each in a home of its own. Also measured:
 DAG file import time, forecast DAG wall time and one champion forecast call after model load.
 Writes bench/results/retrain.md with the date and machine, from retrain-product.json and
@@ -73,7 +73,7 @@ def baseline(names: list[str], epochs: int) -> None:
 
 def product(names: list[str], epochs: int, backtests: bool = True) -> dict:
     """The training DAG under the scheduler on NIGHTS in one home: the first night trains every family
-    from scratch, the next one warm-starts those that can (pipeline/warmstart.py); with the seasonal
+    from scratch, the next one warm-starts those that can (pipeline/modelling/warmstart.py); with the seasonal
     backtests on or off."""
     home = Path(tempfile.mkdtemp(prefix="ridership-retrain-"))
     env = {**os.environ, "RIDERSHIP_HOME": str(home), "RIDERSHIP_PROTOCOL": PROTOCOL,
@@ -81,7 +81,7 @@ def product(names: list[str], epochs: int, backtests: bool = True) -> dict:
            "RIDERSHIP_BACKTEST_YEARS": os.environ.get("RIDERSHIP_BACKTEST_YEARS", "1,2") if backtests else "none"}
     os.environ.update({k: env[k] for k in ("RIDERSHIP_HOME", "RIDERSHIP_PROTOCOL", "RIDERSHIP_EPOCHS",
                                            "RIDERSHIP_FAMILIES", "RIDERSHIP_BACKTEST_YEARS")})
-    from pipeline import tracking
+    from pipeline.lifecycle import tracking
     from pipeline.config import Settings
 
     nights = []
@@ -139,9 +139,10 @@ def airflow_timings(db: Path) -> tuple[dict, dict]:
 
 
 def forecast_call(settings) -> dict:
-    from pipeline import steps, tracking
-    from pipeline.registry import champion_for
-    from pipeline.serving import load_pyfunc, model_input
+    from pipeline.lifecycle import tracking
+    from pipeline.nightly import steps
+    from pipeline.lifecycle.registry import champion_for
+    from pipeline.lifecycle.serving import load_pyfunc, model_input
 
     champion = champion_for(settings, settings.as_of)
     started = time.perf_counter()
@@ -176,7 +177,7 @@ def render(a: dict | None, b: dict, imports: str, off: dict | None = None) -> st
         "one training per core, one TensorFlow thread each, XLA-compiled train steps, an epoch per call, windows "
         "read from the materialized store, slowest families first), every family from scratch. (c): the same "
         f"DAG in the same state {warm['as_of']}, a week of data later: the families that can continue from (b)'s "
-        "fit (pipeline/warmstart.py: up to 100 epochs, patience 10).",
+        "fit (pipeline/modelling/warmstart.py: up to 100 epochs, patience 10).",
         "Seconds per family: (a) fit + scoring in the notebook process; (b), (c) the whole mapped task "
         "(process start, imports, MLflow logging and model upload included).",
         "",

@@ -25,7 +25,7 @@ AS_OF = "2019-05-31"
 
 def cli(home: str, *args: str) -> dict:
     env = {**os.environ, "RIDERSHIP_HOME": home, "TF_CPP_MIN_LOG_LEVEL": "3"}
-    done = subprocess.run([sys.executable, "-m", "pipeline.cli", *args, "--as-of", AS_OF, "--json"], cwd=ROOT,
+    done = subprocess.run([sys.executable, "-m", "pipeline.entry.cli", *args, "--as-of", AS_OF, "--json"], cwd=ROOT,
                           env=env, capture_output=True, text=True, check=True)
     return json.loads(done.stdout)
 

@@ -11,18 +11,20 @@ import pendulum
 from airflow.sdk import Asset, AssetOrTimeSchedule, CronTriggerTimetable, Param, dag, task
 
 from pipeline.config import CHAMPION_ASSET_NAME, Settings, champion_asset_uri, schedule_or_none
+from pipeline.nightly.results import Forecast, Migrated, ShadowForecast
 
 SETTINGS = Settings.from_env()
 CHAMPION = Asset(name=CHAMPION_ASSET_NAME, uri=champion_asset_uri(SETTINGS))
 DAILY = schedule_or_none(SETTINGS.forecast_schedule)
 
 
-def _settings():
+def _settings(models: bool = False):
+    """This task's settings, its process set up first; `models`: the task loads models."""
     from airflow.sdk import get_current_context
 
-    from pipeline.orchestration import settings_for
+    from pipeline.entry.orchestration import settings_for
 
-    return settings_for(get_current_context(), as_of_from_events=True)[0]
+    return settings_for(get_current_context(), as_of_from_events=True, models=models)[0]
 
 
 @dag(
@@ -38,21 +40,28 @@ def _settings():
 )
 def ridership_forecast():
     @task
-    def forecast() -> dict:
-        from pipeline import steps
+    def migrate() -> Migrated:
+        """Create or migrate the forecast database (idempotent)."""
+        from pipeline.nightly import steps
 
-        return steps.forecast_next(_settings())
+        return steps.migrate_stores(_settings())
 
     @task
-    def shadow_forecast() -> dict:
-        """Every family of the last training forecasts too, stored apart: the challengers' record."""
-        from pipeline import steps
+    def forecast() -> Forecast:
+        from pipeline.nightly import steps
 
-        return steps.shadow_forecast(_settings())
+        return steps.forecast_next(_settings(models=True))
+
+    @task
+    def shadow_forecast() -> ShadowForecast:
+        """Every family of the last training forecasts too, stored apart: the challengers' record."""
+        from pipeline.nightly import steps
+
+        return steps.shadow_forecast(_settings(models=True))
 
     @task
     def score_realized() -> dict:
-        from pipeline import steps
+        from pipeline.nightly import steps
 
         return steps.score_realized(_settings())
 
@@ -63,7 +72,9 @@ def ridership_forecast():
         if report["drifted"]:
             raise AirflowFailException(report["message"])
 
-    check_drift([forecast(), shadow_forecast()] >> score_realized())
+    forecasts = [forecast(), shadow_forecast()]
+    migrate() >> forecasts
+    check_drift(forecasts >> score_realized())
 
 
 ridership_forecast()

@@ -11,6 +11,7 @@ import pendulum
 from airflow.sdk import Asset, Metadata, Param, dag, task
 
 from pipeline.config import CHAMPION_ASSET_NAME, Settings, champion_asset_uri
+from pipeline.nightly.results import Migrated
 
 SETTINGS = Settings.from_env()
 CHAMPION = Asset(name=CHAMPION_ASSET_NAME, uri=champion_asset_uri(SETTINGS))
@@ -30,20 +31,32 @@ CHAMPION = Asset(name=CHAMPION_ASSET_NAME, uri=champion_asset_uri(SETTINGS))
     },
 )
 def ridership_rollback():
+    @task
+    def migrate() -> Migrated:
+        """Create or migrate the stores a rollback writes to (idempotent)."""
+        from airflow.sdk import get_current_context
+
+        from pipeline.entry.orchestration import settings_for
+        from pipeline.nightly import steps
+
+        return steps.migrate_stores(settings_for(get_current_context())[0])
+
     @task(outlets=[CHAMPION])
     def rollback():
         from airflow.sdk import get_current_context
 
-        from pipeline import steps
+        from pipeline.entry.orchestration import settings_for
+        from pipeline.nightly import steps
 
         context = get_current_context()
         params, dag_run = context["params"], context["dag_run"]
         who = f"{getattr(dag_run, 'triggering_user_name', None) or 'airflow'} (run {dag_run.run_id})"
-        moved = steps.rollback_champion(Settings.from_env(), params["reason"], who, params.get("version") or None)
+        settings = settings_for(context)[0]
+        moved = steps.rollback_champion(settings, params["reason"], who, params.get("version") or None)
         yield Metadata(CHAMPION, {"version": moved["version"], "family": moved["family"], "as_of": moved["as_of"],
                                   "rollback": True})
 
-    rollback()
+    migrate() >> rollback()
 
 
 ridership_rollback()

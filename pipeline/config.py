@@ -92,7 +92,7 @@ class Settings:
     # Months of history the gradient-boosting family learns from before its cutoff; 0: all of it.
     boosting_history_months: int = trains(0)
     # Warm starts: a family that can (Family.warm_starts) continues from its last trained weights
-    # when only the data grew (same family, settings and model code; pipeline/warmstart.py), for
+    # when only the data grew (same family, settings and model code; pipeline/modelling/warmstart.py), for
     # at most warm_epochs with early stopping after warm_patience, and trains from scratch again
     # after max_warm_starts warm starts in a row, or always when from_scratch is set.
     warm_start: bool = trains(True)
@@ -118,7 +118,7 @@ class Settings:
     # Serve the source as it stood on the as-of date (its rows up to that day): a replay of
     # history for demonstrations and tests (`airflow backfill create` over past nights).
     replay_source: bool = False
-    # -- backtests (pipeline/backtest.py) --------------------------------------------------
+    # -- backtests (pipeline/modelling/backtest.py) --------------------------------------------------
     # Each training also forecasts the weeks its retrain period will forecast, these many years
     # (of 364 days) earlier, with a fit as of then; () turns these seasonal backtests off.
     backtest_years: tuple[int, ...] = trains((1, 2))
@@ -127,7 +127,7 @@ class Settings:
     # A logged fit of the same family, code and settings at most this many days before a
     # window's cutoff stands in for a refit there (the registry's own fits, once it is that old).
     backtest_reuse_days: int = 31
-    # -- the gate (pipeline/selection.py, registry.promote) ---------------------------------
+    # -- the gate (pipeline/modelling/selection.py, registry.promote) ---------------------------------
     registered_model: str = "ridership"
     champion_alias: str = "champion"
     # How much a seasonal window counts against the recent one (1.0), and the level ratio beyond
@@ -147,7 +147,7 @@ class Settings:
     # -- forecasts ------------------------------------------------------------------------
     # Central coverage (%) of the split-conformal prediction intervals stored with forecasts.
     interval_levels: tuple[int, ...] = trains((80, 95))
-    # Adaptive conformal intervals (pipeline/intervals.py): the step of the level after each
+    # Adaptive conformal intervals (pipeline/modelling/intervals.py): the step of the level after each
     # outcome, the days of outcomes that count, and the outcomes a horizon needs before they
     # replace the model's own split-conformal intervals.
     interval_gamma: float = 0.005

@@ -121,7 +121,7 @@ export AIRFLOW__DATABASE__SQL_ALCHEMY_CONN=$PG_URL/airflow
 export AIRFLOW__CELERY__BROKER_URL=redis://127.0.0.1:$REDIS_PORT/0
 export AIRFLOW__CELERY__RESULT_BACKEND=db+postgresql+psycopg2://ridership:$DB_PASSWORD@127.0.0.1:$PG_PORT/airflow
 export AIRFLOW__CELERY__WORKER_CONCURRENCY=1
-export AIRFLOW__CORE__HOSTNAME_CALLABLE=pipeline.runtime.worker_hostname
+export AIRFLOW__CORE__HOSTNAME_CALLABLE=pipeline.entry.runtime.worker_hostname
 
 say "Airflow: migrating the metadata database"
 airflow db migrate > "$LOG/db-migrate.log" 2>&1 || { tail -20 "$LOG/db-migrate.log"; exit 1; }
@@ -166,6 +166,7 @@ import json, sys
 from mlflow import MlflowClient
 
 from pipeline.config import Settings
+from pipeline.lifecycle import tracking
 
 tasks = json.load(open(sys.argv[1]))["task_instances"]
 trainings = {t["rendered_map_index"]: t["hostname"] for t in tasks if t["task_id"] == "train"}
@@ -178,7 +179,7 @@ champion = MlflowClient(settings.mlflow_tracking_uri).get_model_version_by_alias
     settings.registered_model, settings.champion_alias)
 print(f"OK: trainings ran on {len(workers)} workers ({', '.join(workers)}); "
       f"@{settings.champion_alias} on the MLflow server -> {settings.registered_model} version "
-      f"{champion.version} ({champion.tags.get('ridership.family')})")
+      f"{champion.version} ({champion.tags.get(tracking.FAMILY_TAG)})")
 EOF
 
 say "Forecast DAG through the REST API"

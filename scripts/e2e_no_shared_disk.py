@@ -48,7 +48,9 @@ def folders(homes: Path, forecast_json: Path) -> None:
 def champion() -> None:
     import mlflow
 
-    from pipeline import data, serving, storage
+    from pipeline.inputs import data
+    from pipeline.io import storage
+    from pipeline.lifecycle import serving
 
     settings = Settings.from_env()
     mlflow.set_tracking_uri(settings.mlflow_tracking_uri)

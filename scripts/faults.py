@@ -117,7 +117,7 @@ def epochs_trained(run_id: str, task: dict) -> int:
 
 def mlflow_state(settings, as_of: str) -> dict:
     """Per family, the statuses of its runs under the night's pipeline run; and the night's versions."""
-    from pipeline import tracking
+    from pipeline.lifecycle import tracking
 
     client = tracking.client(settings)
     parent = tracking.latest_pipeline_run(settings.with_overrides(as_of=datetime.fromisoformat(as_of).date()))

@@ -9,7 +9,7 @@
 #   4. kills the MLflow server in the middle of a training and starts it again 20 s later;
 # and checks what each must leave: a completed or visibly failed run, no family trained twice into
 # one MLflow run, no duplicate version, nothing half-written registered. The disk-full and
-# half-migrated-store faults are tests (tests/test_faults.py, tests/test_stores.py).
+# half-migrated-store faults are tests (tests/integration/test_faults.py, tests/integration/test_stores.py).
 set -euo pipefail
 cd "$(dirname "$0")/.."
 ROOT=$PWD

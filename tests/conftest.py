@@ -14,10 +14,25 @@ os.environ.setdefault("MLFLOW_ENABLE_ARTIFACTS_PROGRESS_BAR", "false")
 os.environ["AIRFLOW_HOME"] = tempfile.mkdtemp(prefix="ridership-airflow-home-")
 os.environ["AIRFLOW__CORE__LOAD_EXAMPLES"] = "False"
 
-from pipeline import data  # noqa: E402
 from pipeline.config import PROJECT_ROOT, Settings  # noqa: E402
+from pipeline.entry import runtime  # noqa: E402
+from pipeline.inputs import data  # noqa: E402
+
+runtime.configure(Settings())  # the test session is an entry point: the process set up once
 
 DATA_FILE = PROJECT_ROOT / "data" / "CTA_-_Ridership_-_Daily_Boarding_Totals.csv"
+LAYERS = ("unit", "integration", "e2e")
+
+
+def pytest_collection_modifyitems(items):
+    """Mark each test with the layer of its folder (pyproject.toml's markers): `-m "not e2e"` etc."""
+    tests = Path(__file__).parent
+    for item in items:
+        layer = Path(item.fspath).relative_to(tests).parts[0]
+        if layer not in LAYERS:
+            raise pytest.UsageError(f"{item.nodeid}: a test lives in tests/unit, tests/integration or tests/e2e")
+        if layer != "unit":
+            item.add_marker(getattr(pytest.mark, layer))
 
 
 @pytest.fixture(autouse=True)

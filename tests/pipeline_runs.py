@@ -4,13 +4,16 @@ from __future__ import annotations
 
 from mlflow.tracking import MlflowClient
 
-from pipeline import steps, tracking
+from pipeline.lifecycle import tracking
+from pipeline.nightly import steps
 from pipeline.config import Settings
-from pipeline.serving import log_family_model
+from pipeline.lifecycle.serving import log_family_model
 
 
 def prepared(settings: Settings) -> dict:
-    """Validate, clean and materialize (steps.prepare): the run's manifest, parent run and stages."""
+    """Migrate the stores, validate, clean and materialize (steps.prepare), as the training DAG's first
+    tasks do: the run's manifest, parent run and stages."""
+    steps.migrate_stores(settings)
     return steps.prepare(settings, {"trigger": "test"})[1]
 
 

@@ -18,7 +18,7 @@ import numpy as np
 import pandas as pd
 
 from pipeline.config import Settings
-from pipeline.windows import WindowSpec
+from pipeline.inputs.windows import WindowSpec
 
 DESCRIPTION_FILE = "family.json"
 
@@ -61,7 +61,7 @@ class Family(ABC):
 
     def start_from(self, previous: "Family") -> None:
         """Make the next `fit` continue from `previous`, this family fitted on fewer days with the
-        same settings and code (pipeline/warmstart.py decides when), within the warm-start budget
+        same settings and code (pipeline/modelling/warmstart.py decides when), within the warm-start budget
         (Settings.warm_epochs, warm_patience). Raises ValueError when the family cannot warm-start
         or `previous`'s state does not fit this family's architecture."""
         raise ValueError(f"{self.name} cannot warm-start")

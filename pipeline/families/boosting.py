@@ -2,7 +2,7 @@
 
 One model serves every horizon h = 1..H: a row is an (origin, h) pair whose features are what is
 known at the origin (recent levels, the last values of the target's weekday, the same week a
-year before, bus) and the calendar covariates of the target day (pipeline.calendar.covariates),
+year before, bus) and the calendar covariates of the target day (pipeline.inputs.calendar.covariates),
 and whose label is the target day's rail count divided by the 28-day level at the origin. Labels
 relative to the level let one model learn from every year since 2001, across the network's
 growth and decline, which a 56-day window over 36 months cannot (yearly patterns, holidays).
@@ -26,7 +26,7 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 
-from pipeline.calendar import COVARIATES, covariates
+from pipeline.inputs.calendar import COVARIATES, covariates
 from pipeline.families.base import Family, FitResult
 
 MODEL_FILE = "lightgbm.txt"

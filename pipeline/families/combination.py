@@ -1,5 +1,5 @@
 """The gate's champion when it combines: a weighted average of member families fitted the same
-night, with the weights greedy ensemble selection chose on the backtests (pipeline/selection.py).
+night, with the weights greedy ensemble selection chose on the backtests (pipeline/modelling/selection.py).
 
 Not trained by a pipeline run: the gate builds it from the run's trained families
 (`Combination.of`), so it is not in the families' registry and no run lists it.

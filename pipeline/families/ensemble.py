@@ -49,7 +49,7 @@ class Ensemble(Family):
         return specs.pop() if len(specs) == 1 else None
 
     def fit(self, windows, frame: pd.DataFrame) -> FitResult:
-        from pipeline.windows import build_split_windows
+        from pipeline.inputs.windows import build_split_windows
 
         self.members, history, epochs = [], {}, 0
         for name, seed in self.builds_on():

@@ -21,10 +21,10 @@ from typing import ClassVar
 import numpy as np
 import pandas as pd
 
-from pipeline.calendar import day_types
+from pipeline.inputs.calendar import day_types
 from pipeline.errors import TrainingError
 from pipeline.families.base import Family, FitResult
-from pipeline.windows import (FEATURES, WindowSpec, calendar_columns, feature_frame, one_hot_day_types,
+from pipeline.inputs.windows import (FEATURES, WindowSpec, calendar_columns, feature_frame, one_hot_day_types,
                               origin_inputs)
 
 MODEL_FILE = "model.keras"

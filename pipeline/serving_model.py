@@ -1,7 +1,0 @@
-"""The pyfunc model definition MLflow logs as code (models-from-code, no pickling)."""
-
-from mlflow.models import set_model
-
-from pipeline.serving import RidershipForecaster
-
-set_model(RidershipForecaster())
