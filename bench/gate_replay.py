@@ -43,11 +43,11 @@ def load_nights(home: Path, tag: str, settings, frame) -> list[dict]:
         as_of = date.fromisoformat(night["retrain"])
         at = settings.with_overrides(as_of=as_of)
         parent = tracking.latest_pipeline_run(at)
-        runs = {r.data.tags[tracking.FAMILY_TAG]: r for r in registry.candidate_runs(at, parent.info.run_id)}
+        runs = {r.family: r for r in registry.candidate_runs(at, parent.run_id)}
         recent, tables = {}, {}
         for name, run in runs.items():
-            recent[name] = tracking.validation_forecasts(at, run.info.run_id)
-            tables[name] = tracking.backtest_forecasts(at, run.info.run_id)
+            recent[name] = tracking.validation_forecasts(at, run.run_id)
+            tables[name] = tracking.backtest_forecasts(at, run.run_id)
         nights.append({"as_of": as_of, "recent": recent, "tables": tables})
     shadow = forecasts.stored_shadow(settings)
     shadow["trained_as_of"] = pd.to_datetime(shadow["trained_as_of"]).dt.date

@@ -82,9 +82,8 @@ def train_and_promote(settings, workers: int, progress) -> tuple[dict, dict]:
     from pipeline.nightly import runner
 
     def finished(settings, run) -> set[str]:  # for this run with today's code and settings: reused
-        return {r.data.tags[tracking.FAMILY_TAG] for r in tracking.finished_family_runs(settings, run["parent_run_id"])
-                if r.data.tags[tracking.FAMILY_TAG] in settings.families
-                and r.data.tags.get(tracking.WARM_KEY_TAG) == current_key(r.data.tags[tracking.FAMILY_TAG], settings)}
+        return {r.family for r in tracking.finished_family_runs(settings, run["parent_run_id"])
+                if r.family in settings.families and r.warm_key == current_key(r.family, settings)}
 
     context = multiprocessing.get_context("spawn")  # TensorFlow must not be forked
     with ProcessPoolExecutor(max_workers=workers, mp_context=context, initializer=runtime.configure,

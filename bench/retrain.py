@@ -108,7 +108,7 @@ def product(names: list[str], epochs: int, backtests: bool = True) -> dict:
         runs, tasks = airflow_timings(home / "airflow" / "airflow.db")
         settings = Settings.from_env(as_of=date.fromisoformat(as_of))
         parent = tracking.latest_pipeline_run(settings)
-        board = tracking.leaderboard(settings, parent.info.run_id)
+        board = tracking.leaderboard(settings, parent.run_id)
         run_id = runs["ridership_training"][-1][0]
         families = [{"family": r.family, "mae_h1": r.mae_h1, "mae_mean": r.mae_mean, "epochs": int(r.epochs),
                      "seconds": tasks.get((run_id, r.family), float("nan")), "fit_seconds": r.seconds,

@@ -122,7 +122,7 @@ def mlflow_state(settings, as_of: str) -> dict:
     client = tracking.client(settings)
     parent = tracking.latest_pipeline_run(settings.with_overrides(as_of=datetime.fromisoformat(as_of).date()))
     runs = client.search_runs([tracking.experiment_id(settings)],
-                              f"tags.`mlflow.parentRunId` = '{parent.info.run_id}'") if parent else []
+                              f"tags.`mlflow.parentRunId` = '{parent.run_id}'") if parent else []
     statuses: dict[str, list[str]] = {}
     for run in runs:
         statuses.setdefault(run.data.tags.get(tracking.FAMILY_TAG, "?"), []).append(run.info.status)

@@ -126,8 +126,7 @@ COMBINATION = "combination"
 def candidate_runs(settings: Settings, parent_run_id: str) -> list:
     """The family runs the gate chooses among: finished, with a finite mean MAE, not a combination."""
     return [r for r in tracking.finished_family_runs(settings, parent_run_id)
-            if math.isfinite(r.data.metrics.get("mae_mean", math.nan))
-            and r.data.tags.get(tracking.FAMILY_TAG) != COMBINATION]
+            if math.isfinite(r.metrics.get("mae_mean", math.nan)) and r.family != COMBINATION]
 
 
 def spec_of(version) -> dict[str, float]:
@@ -149,7 +148,7 @@ def _promote(settings: Settings, parent_run_id: str, run_key: str, frame: pd.Dat
         log.info("run key %s was already decided: %s", run_key, previous)
         return previous
 
-    runs = {r.data.tags[tracking.FAMILY_TAG]: r for r in candidate_runs(settings, parent_run_id)}
+    runs = {r.family: r for r in candidate_runs(settings, parent_run_id)}
     if not runs:
         raise PromotionError(f"no model family finished training in pipeline run {parent_run_id}; "
                              "the champion is unchanged")
@@ -206,7 +205,7 @@ def _promote(settings: Settings, parent_run_id: str, run_key: str, frame: pd.Dat
             settings.registered_model, settings.champion_alias, version), "move the champion alias")
         history.record(settings, str(version), family, "promoted", reason, "gate")
     result = {"decision": decision, "reason": reason, "version": str(version), "family": family,
-              "members": chosen, "challenger": challenger, "candidate_run_id": run.info.run_id,
+              "members": chosen, "challenger": challenger, "candidate_run_id": run.run_id,
               "candidate_mae_mean": scores.mae_mean, "candidate_mae_h1": scores.mae_h1,
               "champion_version": champion.version if champion else None,
               "comparison": comparison.__dict__ if comparison else None,
@@ -278,8 +277,8 @@ def gather_evidence(settings: Settings, runs: dict, frame: pd.DataFrame) -> Gate
                                 actual, settings)
     recent, tables = {}, {}
     for name, run in runs.items():
-        recent[name] = tracking.validation_forecasts(settings, run.info.run_id)
-        logged = tracking.backtest_forecasts(settings, run.info.run_id)
+        recent[name] = tracking.validation_forecasts(settings, run.run_id)
+        logged = tracking.backtest_forecasts(settings, run.run_id)
         tables[name] = logged if logged is not None else backtest.forecast_table(windows[0], recent[name].to_numpy())
     weights = {w.name: w.weight for w in windows}
     try:
@@ -317,14 +316,14 @@ def log_combination(settings: Settings, parent_run_id: str, runs: dict, spec: di
     from pipeline.families.combination import Combination
     from pipeline.modelling.scoring import conformal_halfwidths, scoring_origins
 
-    members = {name: load_logged_family(settings, runs[name].data.tags[tracking.MODEL_URI_TAG]) for name in spec}
+    members = {name: load_logged_family(settings, runs[name].model_uri) for name in spec}
     combination = Combination.of(settings, members, spec)
     total = sum(spec.values())
     forecasts = sum(w / total * gate.recent[name].to_numpy(float) for name, w in spec.items())
     combination.intervals = conformal_halfwidths(forecasts, scoring_origins(settings), gate.actual, settings)
     scores = gate.scores(spec)
     run_tags = {**tags, tracking.COMBINATION_TAG: json.dumps(spec, sort_keys=True),
-                tracking.ADOPTED_MEMBERS_TAG: json.dumps({n: runs[n].info.run_id for n in spec})}
+                tracking.ADOPTED_MEMBERS_TAG: json.dumps({n: runs[n].run_id for n in spec})}
     run_id = tracking.start_family_run(settings, parent_run_id, COMBINATION, run_tags)
     with tracking.failing_run(settings, run_id):
         tracking.log_params(settings, run_id, {**combination.params(), "family": COMBINATION,
@@ -347,10 +346,10 @@ def register(settings: Settings, run, tags: dict[str, str]) -> str:
     except MlflowException as exc:
         if "ALREADY_EXISTS" not in str(exc.error_code):
             raise
-    model_id = run.data.tags[tracking.MODEL_URI_TAG].removeprefix("models:/")
+    model_id = run.model_uri.removeprefix("models:/")
     source = mlflow_client.get_logged_model(model_id).artifact_location
     return str(tracking.with_retries(settings, lambda: mlflow_client.create_model_version(
-        settings.registered_model, source=source, run_id=run.info.run_id, tags=tags, model_id=model_id,
+        settings.registered_model, source=source, run_id=run.run_id, tags=tags, model_id=model_id,
     ), "register the candidate").version)
 
 

@@ -11,6 +11,7 @@ import os
 import subprocess
 import tempfile
 import time
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Callable, Iterator, TypeVar
 
@@ -155,7 +156,44 @@ def parent_run(settings: Settings, run_key: str, tags: dict[str, str]) -> str:
     return with_retries(settings, get_or_create, "create the parent run")
 
 
-def latest_pipeline_run(settings: Settings, data_hash: str | None = None):
+@dataclass(frozen=True)
+class PipelineRun:
+    """A pipeline (parent) run, as the rest of the code sees it: its MLflow run id, run key and
+    windows manifest."""
+
+    run_id: str
+    run_key: str
+    manifest_uri: str
+
+    @classmethod
+    def of(cls, run) -> "PipelineRun":
+        return cls(run.info.run_id, run.data.tags.get(RUN_KEY_TAG, ""), run.data.tags.get(WINDOWS_MANIFEST_TAG, ""))
+
+
+@dataclass(frozen=True)
+class FamilyRun:
+    """A family's finished training run, as the rest of the code sees it: the family, its logged
+    model (a models:/ URI, None before it was logged), its metrics (MAEs in riders, MAPEs in %,
+    seconds), training mode and warm key, and when it ran."""
+
+    run_id: str
+    family: str
+    model_uri: str | None
+    metrics: dict[str, float]
+    mode: str
+    warm_key: str
+    start: pd.Timestamp
+    end: pd.Timestamp | None
+
+    @classmethod
+    def of(cls, run) -> "FamilyRun":
+        tags, info = run.data.tags, run.info
+        return cls(info.run_id, tags.get(FAMILY_TAG, ""), tags.get(MODEL_URI_TAG), dict(run.data.metrics),
+                   tags.get(TRAINING_MODE_TAG, ""), tags.get(WARM_KEY_TAG, ""), pd.Timestamp(info.start_time, unit="ms"),
+                   pd.Timestamp(info.end_time, unit="ms") if info.end_time else None)
+
+
+def latest_pipeline_run(settings: Settings, data_hash: str | None = None) -> PipelineRun | None:
     """The latest pipeline (parent) run as of settings.as_of, on the data with this hash if one is
     given, or None."""
     data = f" and tags.`{DATA_HASH_TAG}` = '{data_hash}'" if data_hash else ""
@@ -164,7 +202,7 @@ def latest_pipeline_run(settings: Settings, data_hash: str | None = None):
         filter_string=f"tags.`{AS_OF_TAG}` = '{settings.as_of.isoformat()}'{data} and tags.`{RUN_KEY_TAG}` != ''",
         order_by=["attributes.start_time DESC"], max_results=1,
     )
-    return runs[0] if runs else None
+    return PipelineRun.of(runs[0]) if runs else None
 
 
 def last_trained_cutoff(settings: Settings):
@@ -241,7 +279,7 @@ def log_metrics(settings: Settings, run_id: str, metrics: dict[str, float]) -> N
     with_retries(settings, lambda: client(settings).log_batch(run_id, metrics=batch), "log metrics")
 
 
-def finished_family_runs(settings: Settings, parent_run_id: str) -> list:
+def finished_family_runs(settings: Settings, parent_run_id: str) -> list[FamilyRun]:
     """The latest FINISHED run of each family under a parent run."""
     runs = client(settings).search_runs(
         [experiment_id(settings)],
@@ -252,7 +290,7 @@ def finished_family_runs(settings: Settings, parent_run_id: str) -> list:
     latest = {}
     for run in runs:
         latest.setdefault(run.data.tags.get(FAMILY_TAG), run)
-    return [r for name, r in latest.items() if name]
+    return [FamilyRun.of(r) for name, r in latest.items() if name]
 
 
 def past_fits(settings: Settings, family: str, limit: int = 20, warm_key: str | None = None) -> list:
@@ -351,21 +389,18 @@ def leaderboard(settings: Settings, parent_run_id: str) -> pd.DataFrame:
     return leaderboard_of(finished_family_runs(settings, parent_run_id))
 
 
-def leaderboard_of(runs: list) -> pd.DataFrame:
+def leaderboard_of(runs: list[FamilyRun]) -> pd.DataFrame:
     """One row per finished family run, best mean 14-day MAE first."""
     rows = []
     for run in runs:
-        m = run.data.metrics
+        m = run.metrics
         rows.append({
-            "family": run.data.tags.get(FAMILY_TAG),
+            "family": run.family,
             "mae_h1": m.get("mae_h1"), "mape_h1": m.get("mape_h1"), "mae_mean": m.get("mae_mean"),
             **{k.removeprefix("backtest_"): v for k, v in m.items() if k.startswith("backtest_mae_")
                and k != "backtest_mae_recent"},
-            "epochs": int(m.get("epochs", 0)), "mode": run.data.tags.get(TRAINING_MODE_TAG, ""),
-            "seconds": m.get("train_seconds"),
-            "run_id": run.info.run_id,
-            "start": pd.Timestamp(run.info.start_time, unit="ms"),
-            "end": pd.Timestamp(run.info.end_time, unit="ms") if run.info.end_time else None,
+            "epochs": int(m.get("epochs", 0)), "mode": run.mode, "seconds": m.get("train_seconds"),
+            "run_id": run.run_id, "start": run.start, "end": run.end,
         })
     frame = pd.DataFrame(rows)
     return frame.sort_values("mae_mean").reset_index(drop=True) if not frame.empty else frame

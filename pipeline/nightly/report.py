@@ -12,13 +12,13 @@ from pipeline.config import Settings
 from pipeline.lifecycle.registry import current_champion
 
 
-def latest_parent_run(settings: Settings):
+def latest_parent_run(settings: Settings) -> "tracking.PipelineRun | None":
     return tracking.latest_pipeline_run(settings)
 
 
 def summary(settings: Settings) -> dict[str, Any]:
     parent = latest_parent_run(settings)
-    board = tracking.leaderboard(settings, parent.info.run_id) if parent else pd.DataFrame()
+    board = tracking.leaderboard(settings, parent.run_id) if parent else pd.DataFrame()
     champion = current_champion(settings)
     stored = forecasts.stored(settings)
     if not stored.empty:
@@ -101,9 +101,9 @@ def log_run_reports(settings: Settings, parent_run_id: str, frame: pd.DataFrame)
              "leaderboard.md": _markdown(table).encode()}
 
     fig, ax = figure(9, 5)
-    for run in sorted(runs, key=lambda r: r.data.metrics.get("mae_mean", float("inf"))):
-        curve = [run.data.metrics.get(f"mae_h{h:02d}") for h in range(1, settings.horizon + 1)]
-        ax.plot(range(1, settings.horizon + 1), curve, marker="o", label=run.data.tags[tracking.FAMILY_TAG])
+    for run in sorted(runs, key=lambda r: r.metrics.get("mae_mean", float("inf"))):
+        curve = [run.metrics.get(f"mae_h{h:02d}") for h in range(1, settings.horizon + 1)]
+        ax.plot(range(1, settings.horizon + 1), curve, marker="o", label=run.family)
     ax.set(xlabel="horizon (days ahead)", ylabel="MAE (riders)",
            title=f"MAE by horizon, targets {settings.score_start}..{settings.as_of}")
     ax.grid(alpha=0.3)

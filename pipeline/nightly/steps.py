@@ -393,20 +393,19 @@ def adopt_trained_members(settings: Settings, family, parent_run_id: str) -> dic
 
     if not family.builds_on():
         return {}
-    runs = {run.data.tags.get(tracking.FAMILY_TAG): run
-            for run in tracking.finished_family_runs(settings, parent_run_id)}
+    runs = {run.family: run for run in tracking.finished_family_runs(settings, parent_run_id)}
     trained, run_ids = {}, {}
     for name, seed in family.builds_on():
         run = runs.get(name) if seed == settings.seed else None
-        if run is None or tracking.MODEL_URI_TAG not in run.data.tags:
+        if run is None or not run.model_uri:
             continue
         try:
-            trained[(name, seed)] = load_logged_family(settings, run.data.tags[tracking.MODEL_URI_TAG])
+            trained[(name, seed)] = load_logged_family(settings, run.model_uri)
         except Exception as exc:  # adopting only saves time: a member that does not load is trained again
             log.warning("%s: member %s of run %s does not load (%s: %s); training it again",
-                        family.name, name, run.info.run_id, type(exc).__name__, exc)
+                        family.name, name, run.run_id, type(exc).__name__, exc)
             continue
-        run_ids[name] = run.info.run_id
+        run_ids[name] = run.run_id
     family.adopt(trained)
     log.info("%s adopts %s trained by this run", family.name, ", ".join(run_ids) or "no member")
     return run_ids
@@ -449,8 +448,7 @@ def promote_trained(settings: Settings, lineage: dict[str, Any] | None = None) -
     if run is None:
         raise PromotionError(f"nothing was trained as of {settings.as_of} on the data of {settings.data_uri} "
                              f"(hash {checked['data_hash']}): run `ridership train FAMILY…` first")
-    return promote_best(settings, run.data.tags[tracking.WINDOWS_MANIFEST_TAG], run.info.run_id,
-                        run.data.tags[tracking.RUN_KEY_TAG], lineage)
+    return promote_best(settings, run.manifest_uri, run.run_id, run.run_key, lineage)
 
 
 def rollback_champion(settings: Settings, reason: str, who: str, to_version: str | None = None) -> dict[str, Any]:
@@ -516,17 +514,17 @@ def shadow_forecast(settings: Settings, frame: pd.DataFrame | None = None,
     parent, trained_as_of = training
     created, rows, families = datetime.now(timezone.utc), [], []
     for run in registry.candidate_runs(settings, parent):
-        name = run.data.tags[tracking.FAMILY_TAG]
+        name = run.family
         try:
-            family = load_logged_family(settings, run.data.tags[tracking.MODEL_URI_TAG])
+            family = load_logged_family(settings, run.model_uri)
             values = np.asarray(family.forecast(frame.loc[: origins[-1]], origins), dtype=float)
         except Exception as exc:  # one challenger that cannot forecast must not stop the others
-            log.warning("shadow forecast of %s (run %s) failed: %s: %s", name, run.info.run_id, type(exc).__name__, exc)
+            log.warning("shadow forecast of %s (run %s) failed: %s: %s", name, run.run_id, type(exc).__name__, exc)
             continue
         families.append(name)
         for origin, row in zip(origins, values):
             rows += [{"as_of": origin.date(), "target_date": (origin + pd.Timedelta(days=h)).date(), "family": name,
-                      "run_id": run.info.run_id, "horizon": h, "forecast": float(v),
+                      "run_id": run.run_id, "horizon": h, "forecast": float(v),
                       "trained_as_of": date.fromisoformat(trained_as_of), "created_at": created}
                      for h, v in enumerate(row, start=1)]
     if rows:

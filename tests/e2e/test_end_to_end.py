@@ -121,15 +121,16 @@ def test_the_ensemble_trained_last_and_adopted_the_member_the_run_trained(traine
     from pipeline.nightly import report, steps
 
     parent = report.latest_parent_run(trained)
-    runs = {r.data.tags[tracking.FAMILY_TAG]: r for r in tracking.finished_family_runs(trained, parent.info.run_id)}
+    runs = {r.family: r for r in tracking.finished_family_runs(trained, parent.run_id)}
     ensemble, toy = runs.pop(PAIR), runs.pop(TOY)
-    assert ensemble.info.start_time >= max(r.info.end_time for r in runs.values())
+    assert ensemble.start >= max(r.end for r in runs.values())
     # a family that only declares a member trains after it and adopts it, like an ensemble
-    assert toy.info.start_time >= runs["naive"].info.end_time
-    assert json.loads(toy.data.tags[tracking.ADOPTED_MEMBERS_TAG]) == {"naive": runs["naive"].info.run_id}
-    assert json.loads(ensemble.data.tags[tracking.ADOPTED_MEMBERS_TAG]) == {
-        name: runs[name].info.run_id for name in ("naive", "linear")}
-    assert ensemble.data.metrics["epochs"] == 0  # nothing trained twice
+    assert toy.start >= runs["naive"].end
+    tags = {r.family: tracking.client(trained).get_run(r.run_id).data.tags for r in (ensemble, toy)}
+    assert json.loads(tags[TOY][tracking.ADOPTED_MEMBERS_TAG]) == {"naive": runs["naive"].run_id}
+    assert json.loads(tags[PAIR][tracking.ADOPTED_MEMBERS_TAG]) == {
+        name: runs[name].run_id for name in ("naive", "linear")}
+    assert ensemble.metrics["epochs"] == 0  # nothing trained twice
 
 
 def test_runs_and_versions_carry_their_lineage(trained):
@@ -143,17 +144,17 @@ def test_runs_and_versions_carry_their_lineage(trained):
     lineage = ("ridership.data_hash", "ridership.windows_manifest", "ridership.code_version",
                "ridership.dag_id", "ridership.airflow_run_id", "ridership.as_of", "ridership.config_digest")
     for key in lineage:
-        assert parent.data.tags.get(key), key
-    children = tracking.finished_family_runs(trained, parent.info.run_id)
+        assert client.get_run(parent.run_id).data.tags.get(key), key
+    children = tracking.finished_family_runs(trained, parent.run_id)
     assert len(children) == len(trained.families)
     for child in children:
-        assert all(child.data.tags.get(k) for k in lineage)
-        assert {"mae_h1", "mae_mean", "mae_h14", "epochs"} <= set(child.data.metrics)
+        assert all(client.get_run(child.run_id).data.tags.get(k) for k in lineage)
+        assert {"mae_h1", "mae_mean", "mae_h14", "epochs"} <= set(child.metrics)
     version = client.get_model_version(trained.registered_model, "1")
     assert all(version.tags.get(k) for k in lineage)
     assert version.tags["ridership.decision"] == "promoted"
     assert version.tags["ridership.decision_reason"] == "no champion yet"
-    artifacts = {a.path for a in client.list_artifacts(parent.info.run_id)}
+    artifacts = {a.path for a in client.list_artifacts(parent.run_id)}
     assert {"leaderboard.csv", "leaderboard.md", "mae_by_horizon.png", "validation_best3.png", "data_docs"} <= artifacts
 
 
