@@ -9,7 +9,7 @@ The packages, top to bottom; a package imports only those below it (pyproject.to
 - modelling: training a family (engine), scoring, backtests, selection, intervals, warm starts.
 - families: the model families behind one small protocol (families.base.Family).
 - inputs: the data source, its validation, the transit calendar and the windows made from the data.
-- io: artifacts by URI (local or object storage), SQL engines, the champion history.
+- io: artifacts by URI (local or object storage), SQL engines, the forecast database, the champion history.
 - config and errors (top level): the typed settings and the errors every layer may raise.
 """
 

@@ -97,9 +97,17 @@ COMMANDS: dict[str, Callable[[Settings, Any], dict]] = {
 }
 
 
+def _date(text: str):
+    try:
+        return parse_date(text)
+    except ValueError as exc:
+        raise argparse.ArgumentTypeError(f"not a date YYYY-MM-DD: {text!r} ({exc})") from None
+
+
 def parser() -> argparse.ArgumentParser:
     common = argparse.ArgumentParser(add_help=False)
-    common.add_argument("--as-of", help="data cutoff date, YYYY-MM-DD (default: RIDERSHIP_AS_OF or 2019-05-31)")
+    common.add_argument("--as-of", type=_date, help="data cutoff date, YYYY-MM-DD (default: RIDERSHIP_AS_OF or "
+                                                    "2019-05-31)")
     common.add_argument("--data", help="data source path or URL (default: RIDERSHIP_DATA_URI)")
     common.add_argument("--epochs", type=int, help="maximum training epochs")
     common.add_argument("--json", action="store_true", help="print the result as JSON")
@@ -127,7 +135,7 @@ def main(argv: list[str] | None = None) -> int:
     logging.basicConfig(level=logging.WARNING, format="%(levelname)s %(name)s: %(message)s")
     runtime.route_logs()  # MLflow's notices and warnings through logging, at their level
     try:
-        settings = Settings.from_env(as_of=parse_date(args.as_of), data_uri=args.data, epochs=args.epochs)
+        settings = Settings.from_env(as_of=args.as_of, data_uri=args.data, epochs=args.epochs)
         runtime.configure(settings, models=args.command in MODEL_COMMANDS)
         if args.command in WRITING_COMMANDS:
             from pipeline.nightly import steps
@@ -141,7 +149,8 @@ def main(argv: list[str] | None = None) -> int:
                               "data_docs_uri": exc.data_docs_uri}, indent=2, default=str))
         return EXIT_BAD_DATA
     except (RidershipError, ValueError, KeyError) as exc:
-        print(f"error: {exc}", file=sys.stderr)
+        message = exc.args[0] if isinstance(exc, KeyError) and exc.args else exc  # a KeyError's str() is quoted
+        print(f"error: {message}", file=sys.stderr)
         return EXIT_BAD_DATA if args.command == "validate" else EXIT_FAILED
     print(json.dumps(result, indent=2, default=str) if args.json else _human(args.command, result))
     return 0

@@ -1,2 +1,2 @@
 """Storage at the edges: files by URI, local or object storage (storage), SQL engines (stores), the
-champion history (history)."""
+forecast database (forecasts) and the champion history (history) in it."""

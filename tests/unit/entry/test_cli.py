@@ -31,3 +31,15 @@ def test_forecast_without_champion_says_so(capsys, tmp_path, monkeypatch):
     monkeypatch.setenv("RIDERSHIP_HOME", str(tmp_path))
     assert main(["forecast"]) == 1
     assert "run the training pipeline first" in capsys.readouterr().err
+
+
+def test_a_bad_date_or_an_unknown_family_is_named_plainly(capsys, tmp_path, monkeypatch):
+    import pytest
+
+    monkeypatch.setenv("RIDERSHIP_HOME", str(tmp_path))
+    with pytest.raises(SystemExit) as exit_:
+        main(["forecast", "--as-of", "2019-13-01"])
+    assert exit_.value.code == 2
+    assert "argument --as-of: not a date YYYY-MM-DD: '2019-13-01'" in capsys.readouterr().err
+    assert main(["train", "no_such_family"]) == 1
+    assert capsys.readouterr().err.startswith("error: unknown model family 'no_such_family'; known: naive,")
