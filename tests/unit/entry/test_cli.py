@@ -7,7 +7,7 @@ def test_validate_good_data_prints_json(capsys, tmp_path, monkeypatch):
     monkeypatch.setenv("RIDERSHIP_HOME", str(tmp_path))
     assert main(["validate", "--json"]) == 0
     result = json.loads(capsys.readouterr().out)
-    assert result["rows"] == 7701 and result["unique_days"] == 7639
+    assert result["valid"] is True and result["rows"] == 7701 and result["unique_days"] == 7639
     assert result["data_docs_uri"].endswith("index.html")
 
 
