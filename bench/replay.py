@@ -196,7 +196,6 @@ def replay_period(first: str, last: str, args, base, frame, home: Path) -> tuple
     if last > last_day:
         raise SystemExit(f"period {period} ends {last}, after the data's last day {last_day}")
     plan = periods(first, last, args.cadence)
-    steps.migrate_stores(settings)
     done = resumable(home / "replay-nights" / tag,
                      {"first": first, "last": last, "cadence": args.cadence, "families": list(base.families),
                       "config_digest": base.digest(), "from_scratch": base.from_scratch or not base.warm_start})

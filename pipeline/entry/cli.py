@@ -28,7 +28,7 @@ from pipeline.errors import DataValidationError, RidershipError
 EXIT_BAD_DATA = 2
 EXIT_FAILED = 1
 MODEL_COMMANDS = ("train", "promote", "forecast", "leaderboard")  # they train or load models
-WRITING_COMMANDS = ("train", "promote", "forecast", "rollback")  # the stores are migrated first
+WRITING_COMMANDS = ("promote", "forecast", "rollback")  # the stores are migrated first (`train`: by its runner)
 
 
 def cmd_migrate(settings: Settings, args) -> dict:
@@ -133,7 +133,6 @@ def parser() -> argparse.ArgumentParser:
 def main(argv: list[str] | None = None) -> int:
     args = parser().parse_args(argv)
     logging.basicConfig(level=logging.WARNING, format="%(levelname)s %(name)s: %(message)s")
-    runtime.route_logs()  # MLflow's notices and warnings through logging, at their level
     try:
         settings = Settings.from_env(as_of=args.as_of, data_uri=args.data, epochs=args.epochs)
         runtime.configure(settings, models=args.command in MODEL_COMMANDS)

@@ -38,7 +38,6 @@ def settings_for(context: Mapping[str, Any], as_of_from_events: bool = False,
     (`runtime.configure`: logs, and Keras and its thread pools for a task that trains or loads
     models, `models`).
     """
-    runtime.route_logs()
     dag_run = context.get("dag_run")
     logical = context.get("logical_date")
     overrides = run_overrides(context.get("params"))

@@ -34,7 +34,11 @@ SHADOW = sa.Table(
 
 
 def interval_columns(settings: Settings) -> list[str]:
-    return [f"{side}_{level}" for level in settings.interval_levels for side in ("lower", "upper")]
+    return _interval_columns(tuple(settings.interval_levels))
+
+
+def _interval_columns(levels: tuple[int, ...]) -> list[str]:
+    return [f"{side}_{level}" for level in levels for side in ("lower", "upper")]
 
 
 @functools.lru_cache(maxsize=None)
@@ -46,7 +50,7 @@ def _table(levels: tuple[int, ...]) -> sa.Table:
         sa.Column("model_version", sa.Integer, primary_key=True),
         sa.Column("horizon", sa.Integer, nullable=False),
         sa.Column("forecast", sa.Float, nullable=False),
-        *[sa.Column(f"{side}_{level}", sa.Float, nullable=True) for level in levels for side in ("lower", "upper")],
+        *[sa.Column(name, sa.Float, nullable=True) for name in _interval_columns(levels)],
         sa.Column("model_family", sa.String(64), nullable=False),
         sa.Column("created_at", sa.DateTime(timezone=True), nullable=False),
     )
