@@ -91,7 +91,7 @@ def main() -> None:
         parser.error(f"--stop-on last-step needs a seq2seq family; {args.family} is not one")
 
     def make_family(name, settings):
-        return variant(families.family_class(name), args)(settings)
+        return families.build(variant(families.family_class(name), args), settings)
 
     overrides = {"protocol": args.protocol, "epochs": args.epochs, "seed": args.seed, "tf_threads": 1,
                  "window_order": args.window_order, "recipe": args.recipe,

@@ -51,6 +51,36 @@ def _add_months(day: date, months: int) -> date:
     return date(year, month + 1, min(day.day, calendar.monthrange(year, month + 1)[1]))
 
 
+DATE_FIELDS = ("as_of", "train_start", "valid_start", "score_start")
+
+
+@dataclass(frozen=True)
+class Problem:
+    """What a model family forecasts and from which days it may learn: the part of Settings every
+    family shares; what is particular to a family it declares as its own hyper-parameters
+    (pipeline/families/base.py), as statsforecast's models take only theirs and get the horizon
+    from the caller.
+
+    Dates are days; the splits are those of Settings (train_start <= valid_start <= score_start <=
+    as_of); `scale` is riders per unit of the windows' values."""
+    target: str
+    horizon: int
+    scale: float
+    seed: int
+    protocol: str
+    as_of: date
+    train_start: date
+    valid_start: date
+    score_start: date
+
+    def as_dict(self) -> dict[str, Any]:
+        return {k: v.isoformat() if isinstance(v, date) else v for k, v in dataclasses.asdict(self).items()}
+
+    @classmethod
+    def from_dict(cls, values: dict[str, Any]) -> "Problem":
+        return cls(**{k: date.fromisoformat(v) if k in DATE_FIELDS else v for k, v in values.items()})
+
+
 @dataclass(frozen=True)
 class Settings:
     # -- data and time ------------------------------------------------------------------
@@ -224,6 +254,13 @@ class Settings:
         return _add_months(self._day_after, -self.score_months)
 
     @property
+    def problem(self) -> Problem:
+        """What the families forecast, as of this run (Problem)."""
+        return Problem(target=self.target, horizon=self.horizon, scale=self.scale, seed=self.seed,
+                       protocol=self.protocol, as_of=self.as_of, train_start=self.train_start,
+                       valid_start=self.valid_start, score_start=self.score_start)
+
+    @property
     def mlflow_artifact_location(self) -> str | None:
         if self.mlflow_tracking_uri.startswith(("http://", "https://")):
             return None  # a tracking server keeps artifacts where it was told to (proxied)
@@ -324,4 +361,4 @@ def parse_date(value: str | date | None) -> date | None:
     return date.fromisoformat(str(value)[:10])
 
 
-__all__ = ["Settings", "parse_date", "PROJECT_ROOT", "DEFAULT_FAMILIES"]
+__all__ = ["Settings", "Problem", "parse_date", "PROJECT_ROOT", "DEFAULT_FAMILIES"]

@@ -1,15 +1,18 @@
 """The registry of model families: adding one is a module and a line here.
 
 Each entry names the module whose Family subclass has that `name`; modules are imported only
-when a family is used, so that listing families never imports Keras or statsmodels.
+when a family is used, so that listing families never imports Keras or statsmodels. `create` is
+where the Settings meet a family: it hands over the Problem and the family's own hyper-parameters.
 """
 
 from __future__ import annotations
 
+import dataclasses
 import importlib
 from pathlib import Path
+from typing import Any
 
-from pipeline.config import TRAINING_STAGES, Settings
+from pipeline.config import TRAINING_STAGES, Problem, Settings
 from pipeline.families.base import Family, describe_saved
 
 FAMILIES: dict[str, str] = {
@@ -82,14 +85,45 @@ def training_stages(settings: Settings) -> list[list[str]]:
 
 
 def create(name: str, settings: Settings) -> Family:
-    return family_class(name)(settings)
+    """Family `name` (a registered name or "module:Class") for `settings`: its Problem and its
+    own hyper-parameters (hyper). Raises KeyError for an unknown name."""
+    return build(family_class(name), settings)
+
+
+def build(cls: type[Family], settings: Settings) -> Family:
+    """An instance of family class `cls` for `settings` (see create)."""
+    return cls(settings.problem, hyper(cls, settings))
+
+
+def hyper(cls: type[Family], settings: Settings) -> Any:
+    """`cls.Hyper` with each field from the Settings field of its name (or the one its metadata
+    names), and a `members()` field as the members' own hyper-parameters."""
+    values = {}
+    for f in dataclasses.fields(cls.Hyper):
+        if f.metadata.get("members"):
+            values[f.name] = {name: hyper(family_class(name), settings) for name in cls.member_names()}
+        else:
+            values[f.name] = getattr(settings, f.metadata.get("setting", f.name))
+    return cls.Hyper(**values)
+
+
+def _hyper_from_dict(cls: type[Family], values: dict[str, Any]) -> Any:
+    members = {f.name for f in dataclasses.fields(cls.Hyper) if f.metadata.get("members")}
+    return cls.Hyper(**{k: {name: _hyper_from_dict(family_class(name), v[name]) for name in v} if k in members
+                        else tuple(v) if isinstance(v, list) else v for k, v in values.items()})
 
 
 def load(directory: Path) -> Family:
-    """Re-create a family saved by Family.save, ready to forecast."""
+    """Re-create a family saved by Family.save, ready to forecast. A family saved before families
+    had their own hyper-parameters (its description holds the Settings) is created from those."""
     description = describe_saved(directory)
-    settings = Settings.from_dict(description["settings"])
-    family = family_class(description["class"]).restore(settings, description["params"])
+    cls = family_class(description["class"])
+    if "problem" in description:
+        problem, own = Problem.from_dict(description["problem"]), _hyper_from_dict(cls, description["hyper"])
+    else:
+        settings = Settings.from_dict(description["settings"])
+        problem, own = settings.problem, hyper(cls, settings)
+    family = cls.restore(problem, own, description["params"])
     family._load_state(Path(directory))
     family.intervals = description.get("intervals", {})
     return family

@@ -14,13 +14,13 @@ class AheadRnn(KerasFamily):
         return keras.Sequential([
             keras.Input((None, len(self.input_columns))),
             keras.layers.SimpleRNN(32),
-            keras.layers.Dense(self.settings.horizon),
+            keras.layers.Dense(self.problem.horizon),
         ])
 
 
 class AheadRnnCalendar(AheadRnn):
     """Beyond the chapter: the direct model also reads the day types of the 14 days it forecasts,
-    and trains on the robust recipe (Settings.recipe)."""
+    and trains on the robust recipe (KerasHyper.recipe)."""
 
     name = "ahead_rnn_calendar"
     calendar_inputs = True

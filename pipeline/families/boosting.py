@@ -20,6 +20,7 @@ bibliography", IJF 1989).
 
 from __future__ import annotations
 
+from dataclasses import dataclass
 from datetime import timedelta
 from pathlib import Path
 
@@ -27,7 +28,7 @@ import numpy as np
 import pandas as pd
 
 from pipeline.inputs.calendar import COVARIATES, covariates
-from pipeline.families.base import Family, FitResult
+from pipeline.families.base import Family, FitResult, setting
 
 MODEL_FILE = "lightgbm.txt"
 DEDICATED_FILE = "lightgbm_h{}.txt"
@@ -130,13 +131,20 @@ def feature_names() -> list[str]:
     return [c for c in design(dummy, np.array([WARMUP_DAYS]), np.array([1]), "rail").columns if c != "level"]
 
 
+@dataclass(frozen=True)
+class BoostingHyper:
+    history_months: int = setting("boosting_history_months")  # learnt from before the cutoff; 0: all
+    threads: int = setting("tf_threads")  # LightGBM's num_threads (0 and 1 both mean one)
+
+
 class GradientBoosting(Family):
     """LightGBM on direct (origin, horizon) rows; see the module docstring."""
 
     name = "lightgbm"
+    Hyper = BoostingHyper
 
-    def __init__(self, settings):
-        super().__init__(settings)
+    def __init__(self, problem, hyper):
+        super().__init__(problem, hyper)
         self.booster = None
         self.dedicated: dict[int, object] = {}  # horizon -> its own booster
         self.counts = None  # the day-ahead booster on counts (None in a model saved before it)
@@ -147,10 +155,10 @@ class GradientBoosting(Family):
     def fit_cutoff(self) -> pd.Timestamp:
         """The last day whose value it learns from: the day before the scored window, so that the
         scores stay out of sample (no early stopping: a fixed number of rounds)."""
-        return pd.Timestamp(self.settings.score_start) - pd.Timedelta(days=1)
+        return pd.Timestamp(self.problem.score_start) - pd.Timedelta(days=1)
 
     def history_start(self, frame: pd.DataFrame) -> pd.Timestamp:
-        months = self.settings.boosting_history_months
+        months = self.hyper.history_months
         if months <= 0:
             return frame.index[0]
         return max(frame.index[0], self.fit_cutoff() - pd.DateOffset(months=months))
@@ -162,13 +170,13 @@ class GradientBoosting(Family):
         shorter than the warm-up (a year and two levels) the features need."""
         history = frame.loc[self.history_start(frame): self.fit_cutoff()].asfreq("D")
         last = len(history) - 1
-        pairs = [(i, h) for h in range(1, self.settings.horizon + 1) for i in range(WARMUP_DAYS, last - h + 1)]
+        pairs = [(i, h) for h in range(1, self.problem.horizon + 1) for i in range(WARMUP_DAYS, last - h + 1)]
         if not pairs:
             raise ValueError(f"{self.name}: fewer than {WARMUP_DAYS} days of history before "
                              f"{self.fit_cutoff().date()} to learn from")
         origins, horizons = (np.array(v) for v in zip(*pairs))
-        rows = design(history, origins, horizons, self.settings.target)
-        labels = history[self.settings.target].to_numpy(float)[origins + horizons] / rows.pop("level").to_numpy()
+        rows = design(history, origins, horizons, self.problem.target)
+        labels = history[self.problem.target].to_numpy(float)[origins + horizons] / rows.pop("level").to_numpy()
         keep = np.isfinite(labels)
         return rows[keep], labels[keep]
 
@@ -176,7 +184,7 @@ class GradientBoosting(Family):
         import lightgbm
 
         rows, labels = self.training_rows(frame)
-        params = {**PARAMS, "seed": self.settings.seed, "num_threads": max(self.settings.tf_threads, 1)}
+        params = {**PARAMS, "seed": self.problem.seed, "num_threads": max(self.hyper.threads, 1)}
         categorical = [f"target_{c}" for c in CATEGORICAL]
         data = lightgbm.Dataset(rows, labels, categorical_feature=categorical)
         record: dict = {}
@@ -184,7 +192,7 @@ class GradientBoosting(Family):
                                       valid_sets=[data], valid_names=["train"],
                                       callbacks=[lightgbm.record_evaluation(record)])
         self.dedicated = {}
-        for h in range(1, min(DEDICATED_HORIZONS, self.settings.horizon) + 1):
+        for h in range(1, min(DEDICATED_HORIZONS, self.problem.horizon) + 1):
             mine = (rows["horizon"] == h).to_numpy()
             own = lightgbm.Dataset(rows[mine], labels[mine], categorical_feature=categorical)
             self.dedicated[h] = lightgbm.train(params, own, num_boost_round=ROUNDS)
@@ -197,10 +205,10 @@ class GradientBoosting(Family):
 
         history = frame.loc[self.history_start(frame): self.fit_cutoff()].asfreq("D")
         origins = np.arange(WARMUP_DAYS, len(history) - 1)
-        labels = history[self.settings.target].to_numpy(float)[origins + 1]
+        labels = history[self.problem.target].to_numpy(float)[origins + 1]
         keep = np.isfinite(labels)
-        rows = count_design(history, origins, self.settings.target)[keep]
-        params = {**COUNTS_PARAMS, "seed": self.settings.seed, "num_threads": max(self.settings.tf_threads, 1)}
+        rows = count_design(history, origins, self.problem.target)[keep]
+        params = {**COUNTS_PARAMS, "seed": self.problem.seed, "num_threads": max(self.hyper.threads, 1)}
         data = lightgbm.Dataset(rows, labels[keep], categorical_feature=[f"target_{c}" for c in CATEGORICAL])
         return lightgbm.train(params, data, num_boost_round=COUNTS_ROUNDS)
 
@@ -211,9 +219,9 @@ class GradientBoosting(Family):
         positions = history.index.get_indexer(origins)
         if (positions < WARMUP_DAYS).any():
             raise ValueError(f"{self.name} needs {WARMUP_DAYS} days of history before each origin")
-        horizon = self.settings.horizon
+        horizon = self.problem.horizon
         rows = design(history, np.repeat(positions, horizon), np.tile(np.arange(1, horizon + 1), len(origins)),
-                      self.settings.target)
+                      self.problem.target)
         level = rows.pop("level").to_numpy()
         relative = self._predict(self.booster, rows)
         for h, booster in self.dedicated.items():
@@ -221,7 +229,7 @@ class GradientBoosting(Family):
             relative[mine] = self._predict(booster, rows[mine])
         forecasts = (relative * level).reshape(len(origins), horizon)
         if self.counts is not None:  # the day ahead: the average of the two day-ahead models
-            counts = self._predict(self.counts, count_design(history, positions, self.settings.target))
+            counts = self._predict(self.counts, count_design(history, positions, self.problem.target))
             forecasts[:, 0] = (forecasts[:, 0] + counts) / 2
         return forecasts
 
@@ -233,12 +241,12 @@ class GradientBoosting(Family):
 
     def params(self) -> dict:
         return {**PARAMS, "rounds": ROUNDS, "features": ",".join(feature_names()),
-                "dedicated_horizons": min(DEDICATED_HORIZONS, self.settings.horizon),
+                "dedicated_horizons": min(DEDICATED_HORIZONS, self.problem.horizon),
                 "day_ahead": "mean of the level-relative booster and a booster on counts",
                 "counts_params": ",".join(f"{k}={v}" for k, v in COUNTS_PARAMS.items()),
                 "counts_rounds": COUNTS_ROUNDS, "count_lags": ",".join(map(str, COUNT_LAGS)),
-                "history_months": self.settings.boosting_history_months,
-                "covariates": ",".join(COVARIATES), "label": f"{self.settings.target} / {LEVEL_DAYS}-day level"}
+                "history_months": self.hyper.history_months,
+                "covariates": ",".join(COVARIATES), "label": f"{self.problem.target} / {LEVEL_DAYS}-day level"}
 
     def _save_state(self, directory: Path) -> None:
         self.booster.save_model(str(directory / MODEL_FILE))
@@ -252,7 +260,7 @@ class GradientBoosting(Family):
 
         self.booster = lightgbm.Booster(model_file=str(directory / MODEL_FILE))
         self.dedicated = {h: lightgbm.Booster(model_file=str(directory / DEDICATED_FILE.format(h)))
-                          for h in range(1, self.settings.horizon + 1)
+                          for h in range(1, self.problem.horizon + 1)
                           if (directory / DEDICATED_FILE.format(h)).exists()}
         self.counts = (lightgbm.Booster(model_file=str(directory / COUNTS_FILE))
                        if (directory / COUNTS_FILE).exists() else None)

@@ -13,7 +13,8 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 
-from pipeline.families.base import Family
+from pipeline.config import Problem
+from pipeline.families.base import Family, NoHyper
 from pipeline.families.ensemble import Ensemble
 
 WEIGHTS_FILE = "weights.json"
@@ -21,20 +22,21 @@ WEIGHTS_FILE = "weights.json"
 
 class Combination(Ensemble):
     name = "combination"
+    Hyper = NoHyper  # its members come fitted
 
-    def __init__(self, settings):
-        super().__init__(settings)
+    def __init__(self, problem, hyper=None):
+        super().__init__(problem, hyper)
         self.weights: list[float] = []
 
     @classmethod
-    def of(cls, settings, members: dict[str, Family], weights: dict[str, float]) -> "Combination":
+    def of(cls, problem: Problem, members: dict[str, Family], weights: dict[str, float]) -> "Combination":
         """The combination of fitted `members` (by family name) with `weights` (summing to 1).
         Raises ValueError for a weight without a member, or weights that are not positive."""
         if set(weights) - set(members):
             raise ValueError(f"weights for families that are not members: {sorted(set(weights) - set(members))}")
         if not weights or min(weights.values()) <= 0:
             raise ValueError(f"a combination needs positive weights, got {weights}")
-        combination = cls(settings)
+        combination = cls(problem)
         names = sorted(weights)
         total = sum(weights.values())
         combination.members = [members[name] for name in names]

@@ -10,22 +10,31 @@ from the same series when they read other windows than the run materialized.
 
 from __future__ import annotations
 
+import dataclasses
 import json
+from dataclasses import dataclass
 from pathlib import Path
-from typing import ClassVar
+from typing import Any, ClassVar, Mapping
 
 import numpy as np
 import pandas as pd
 
-from pipeline.families.base import Family, FitResult
+from pipeline.families.base import Family, FitResult, members
 
 MEMBERS_DIR = "members"
 MEMBERS_FILE = "members.json"
 
 
+@dataclass(frozen=True)
+class EnsembleHyper:
+    members: Mapping[str, Any] = members()  # each member family's own hyper-parameters, by name
+
+
 class Ensemble(Family):
-    def __init__(self, settings):
-        super().__init__(settings)
+    Hyper = EnsembleHyper
+
+    def __init__(self, problem, hyper):
+        super().__init__(problem, hyper)
         self.members: list[Family] = []
         self.adopted: dict[tuple[str, int], Family] = {}
 
@@ -38,11 +47,11 @@ class Ensemble(Family):
     def _member(self, name: str, seed: int) -> Family:
         from pipeline import families
 
-        return families.create(name, self.settings.with_overrides(seed=seed))
+        return families.family_class(name)(dataclasses.replace(self.problem, seed=seed), self.hyper.members[name])
 
     @staticmethod
     def _label(member: Family) -> str:
-        return f"{member.name}_seed{member.settings.seed}"
+        return f"{member.name}_seed{member.problem.seed}"
 
     def window_spec(self):
         specs = {self._member(name, seed).window_spec() for name, seed in self.builds_on()}
@@ -58,7 +67,7 @@ class Ensemble(Family):
                 member = self._member(name, seed)
                 spec = member.window_spec()
                 arrays = windows if windows is not None or spec is None else build_split_windows(
-                    frame, spec, member.settings)
+                    frame, spec, member.problem)
                 result = member.fit(arrays, frame)
                 epochs += result.epochs
                 history.update({f"{self._label(member)}_{key}": values for key, values in result.history.items()})
@@ -74,7 +83,7 @@ class Ensemble(Family):
         specs = self.builds_on()
         params = {"members": ",".join(f"{name}:{seed}" for name, seed in specs)}
         for name in dict.fromkeys(name for name, _ in specs):
-            member_params = self._member(name, self.settings.seed).params()
+            member_params = self._member(name, self.problem.seed).params()
             params.update({f"{name}.{key}": value for key, value in member_params.items()})
         return params
 
@@ -101,8 +110,12 @@ class SeedEnsemble(Ensemble):
     member: ClassVar[str]
     size: ClassVar[int] = 5
 
+    @classmethod
+    def member_names(cls) -> tuple[str, ...]:
+        return (cls.member,)
+
     def builds_on(self) -> list[tuple[str, int]]:
-        return [(self.member, self.settings.seed + k) for k in range(self.size)]
+        return [(self.member, self.problem.seed + k) for k in range(self.size)]
 
 
 class FamilyEnsemble(Ensemble):
@@ -110,8 +123,12 @@ class FamilyEnsemble(Ensemble):
 
     member_families: ClassVar[tuple[str, ...]]
 
+    @classmethod
+    def member_names(cls) -> tuple[str, ...]:
+        return cls.member_families
+
     def builds_on(self) -> list[tuple[str, int]]:
-        return [(name, self.settings.seed) for name in self.member_families]
+        return [(name, self.problem.seed) for name in self.member_families]
 
 
 class MultivariateEnsemble(SeedEnsemble):

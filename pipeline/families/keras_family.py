@@ -1,7 +1,7 @@
 """What every Keras family shares: the training recipes and the ways to reach H days.
 
 A subclass declares its inputs, targets, output mode, the chapter's learning rate and the recipe
-it trains on by default (Settings.recipe), and writes ``build``.
+it trains on by default (KerasHyper.recipe), and writes ``build``.
 Output modes:
 - ``rollout``: predicts the next day of its targets and is fed its own predictions H times
   (future day types come from the calendar);
@@ -14,6 +14,7 @@ from __future__ import annotations
 import logging
 import math
 import time
+from dataclasses import dataclass
 from datetime import timedelta
 from pathlib import Path
 from typing import ClassVar
@@ -33,11 +34,28 @@ log = logging.getLogger(__name__)
 MOMENTUM = 0.9
 
 
-def steps_per_call(windows: int, settings) -> int:
-    """Train steps per compiled call: Settings.steps_per_execution rounded down to a divisor of an
+@dataclass(frozen=True)
+class KerasHyper:
+    """How a Keras family trains (each field is the Settings field of its name; see its comment there)."""
+    seq_length: int  # days of input before the origin (a conv family reads seq_length_factor times more)
+    epochs: int
+    patience: int
+    batch_size: int
+    window_order: str  # "chapter" or "uniform"
+    recipe: str  # "family" (the family's own), "chapter" or "robust"
+    robust_learning_rate: float
+    robust_huber_delta: float  # riders
+    warm_epochs: int
+    warm_patience: int
+    jit_compile: bool
+    steps_per_execution: int
+
+
+def steps_per_call(windows: int, batch_size: int, steps_per_execution: int) -> int:
+    """Train steps per compiled call: `steps_per_execution` rounded down to a divisor of an
     epoch's batches (a call must not run into the next epoch's batches), a whole epoch for 0."""
-    per_epoch = math.ceil(windows / settings.batch_size)
-    wanted = per_epoch if settings.steps_per_execution <= 0 else min(settings.steps_per_execution, per_epoch)
+    per_epoch = math.ceil(windows / batch_size)
+    wanted = per_epoch if steps_per_execution <= 0 else min(steps_per_execution, per_epoch)
     return max(k for k in range(1, wanted + 1) if per_epoch % k == 0)
 
 
@@ -51,13 +69,14 @@ class KerasFamily(Family):
     # Each target has its own branch in `build` (no shared weights): the loss is then summed over
     # targets rather than averaged, so that every branch trains as its single-target model would.
     independent_targets: ClassVar[bool] = False
-    # What the family trains on when Settings.recipe leaves it to the family: "chapter" or
+    # What the family trains on when KerasHyper.recipe leaves it to the family: "chapter" or
     # "robust" (see Settings.recipe).
     recipe: ClassVar[str] = "chapter"
     warm_starts = True
+    Hyper = KerasHyper
 
-    def __init__(self, settings):
-        super().__init__(settings)
+    def __init__(self, problem, hyper):
+        super().__init__(problem, hyper)
         self.model = None
         self.warm = False  # set by start_from: the next fit continues from the model it holds
         if self.mode == "rollout" and (self.calendar_inputs
@@ -75,14 +94,14 @@ class KerasFamily(Family):
     # -- protocol ---------------------------------------------------------------------------
     @property
     def seq_length(self) -> int:
-        return self.settings.seq_length * self.seq_length_factor
+        return self.hyper.seq_length * self.seq_length_factor
 
     @property
     def input_columns(self) -> tuple[str, ...]:
-        return self.inputs + (calendar_columns(self.settings.horizon) if self.calendar_inputs else ())
+        return self.inputs + (calendar_columns(self.problem.horizon) if self.calendar_inputs else ())
 
     def window_spec(self) -> WindowSpec:
-        ahead = 1 if self.mode == "rollout" else self.settings.horizon
+        ahead = 1 if self.mode == "rollout" else self.problem.horizon
         return WindowSpec(self.input_columns, self.targets, self.seq_length, ahead, self.mode == "seq2seq")
 
     def start_from(self, previous: Family) -> None:
@@ -90,7 +109,7 @@ class KerasFamily(Family):
 
         if getattr(previous, "model", None) is None:
             raise ValueError(f"{self.name}: the previous fit holds no Keras model")
-        keras.utils.set_random_seed(self.settings.seed)
+        keras.utils.set_random_seed(self.problem.seed)
         model = self.build()
         try:
             model.set_weights(previous.model.get_weights())
@@ -101,13 +120,13 @@ class KerasFamily(Family):
     def fit(self, windows, frame) -> FitResult:
         import keras
 
-        keras.utils.set_random_seed(self.settings.seed)
+        keras.utils.set_random_seed(self.problem.seed)
         if not self.warm:
             self.model = self.build()
         # A warm start's budget is never above a start from scratch's.
-        epochs, patience = ((min(self.settings.warm_epochs, self.settings.epochs),
-                             min(self.settings.warm_patience, self.settings.patience)) if self.warm
-                            else (self.settings.epochs, self.settings.patience))
+        epochs, patience = ((min(self.hyper.warm_epochs, self.hyper.epochs),
+                             min(self.hyper.warm_patience, self.hyper.patience)) if self.warm
+                            else (self.hyper.epochs, self.hyper.patience))
         metrics, monitor = self.stopping_metrics()
         batches = self._training_batches(windows["X_fit"], self.prepare_targets(windows["y_fit"]))
         self.model.compile(
@@ -115,8 +134,8 @@ class KerasFamily(Family):
             loss_weights=float(len(self.targets)) if self.independent_targets else None,
             optimizer=self.optimizer(),
             metrics=metrics,
-            jit_compile=self.settings.jit_compile,
-            steps_per_execution=steps_per_call(len(windows["X_fit"]), self.settings),
+            jit_compile=self.hyper.jit_compile,
+            steps_per_execution=steps_per_call(len(windows["X_fit"]), self.hyper.batch_size, self.hyper.steps_per_execution),
         )
         stop = keras.callbacks.EarlyStopping(
             monitor=monitor, mode="min", patience=patience, restore_best_weights=True
@@ -140,7 +159,7 @@ class KerasFamily(Family):
         riders and the seconds so far (the task log shows a training advance)."""
         import keras
 
-        family, scale, started = self, self.settings.scale, time.perf_counter()
+        family, scale, started = self, self.problem.scale, time.perf_counter()
 
         class Progress(keras.callbacks.Callback):
             def on_epoch_end(self, epoch, logs=None):
@@ -158,23 +177,23 @@ class KerasFamily(Family):
 
         if len(self.targets) > 1:
             # Stop on the series that is scored, not on the average with the ones that feed the rollout.
-            scored = ColumnMAE(self.targets.index(self.settings.target), name=f"{self.settings.target}_mae")
-            return ["mae", scored], f"val_{self.settings.target}_mae"
+            scored = ColumnMAE(self.targets.index(self.problem.target), name=f"{self.problem.target}_mae")
+            return ["mae", scored], f"val_{self.problem.target}_mae"
         return ["mae"], "val_mae"
 
     def _training_batches(self, X: np.ndarray, y: np.ndarray) -> dict:
         """fit()'s data arguments for the configured window order (see pipeline/families/batches.py)."""
-        if self.settings.window_order == "uniform":
-            return {"x": X, "y": y, "batch_size": self.settings.batch_size, "shuffle": True}
+        if self.hyper.window_order == "uniform":
+            return {"x": X, "y": y, "batch_size": self.hyper.batch_size, "shuffle": True}
         from pipeline.families.batches import ChapterBatches
 
-        batches = ChapterBatches(X, y, self.settings.batch_size, self.settings.seed,
+        batches = ChapterBatches(X, y, self.hyper.batch_size, self.problem.seed,
                                  chronological=self.mode == "seq2seq")
         return {"x": batches, "shuffle": False, "steps_per_epoch": batches.batches_per_epoch}
 
     @property
     def training_recipe(self) -> str:
-        return self.recipe if self.settings.recipe == "family" else self.settings.recipe
+        return self.recipe if self.hyper.recipe == "family" else self.hyper.recipe
 
     @property
     def robust(self) -> bool:
@@ -183,16 +202,16 @@ class KerasFamily(Family):
     @property
     def huber_delta_riders(self) -> float:
         """The chapter's threshold is Keras' default, 1.0 in scaled units."""
-        return self.settings.robust_huber_delta if self.robust else self.settings.scale
+        return self.hyper.robust_huber_delta if self.robust else self.problem.scale
 
     @property
     def optimizer_learning_rate(self) -> float:
-        return self.settings.robust_learning_rate if self.robust else self.learning_rate
+        return self.hyper.robust_learning_rate if self.robust else self.learning_rate
 
     def loss(self):
         import keras
 
-        return keras.losses.Huber(delta=self.huber_delta_riders / self.settings.scale)
+        return keras.losses.Huber(delta=self.huber_delta_riders / self.problem.scale)
 
     def optimizer(self):
         """The recipe's optimizer (variants of the recipe override it: bench/recipe_variants.py)."""
@@ -209,15 +228,15 @@ class KerasFamily(Family):
     def forecast(self, frame: pd.DataFrame, origins: pd.DatetimeIndex) -> np.ndarray:
         if self.model is None:
             raise RuntimeError(f"{self.name} has not been fitted or loaded")
-        features = feature_frame(frame.loc[: origins.max()], self.settings.scale,
-                                 self.settings.horizon if self.calendar_inputs else 0)
+        features = feature_frame(frame.loc[: origins.max()], self.problem.scale,
+                                 self.problem.horizon if self.calendar_inputs else 0)
         X = origin_inputs(features, origins, self.window_spec())
         if self.mode == "rollout":
             scaled = self._rollout(X, origins)
         else:
             out = self._predict(X)
             scaled = out[:, -1, :] if self.mode == "seq2seq" else out
-        return scaled * self.settings.scale
+        return scaled * self.problem.scale
 
     def _predict(self, X: np.ndarray) -> np.ndarray:
         import keras
@@ -225,8 +244,8 @@ class KerasFamily(Family):
         return keras.ops.convert_to_numpy(self.model(X, training=False))
 
     def _rollout(self, X: np.ndarray, origins: pd.DatetimeIndex) -> np.ndarray:
-        horizon = self.settings.horizon
-        target_pos = self.targets.index(self.settings.target)
+        horizon = self.problem.horizon
+        target_pos = self.targets.index(self.problem.target)
         input_pos = {c: i for i, c in enumerate(self.inputs)}
         next_type_cols = [input_pos[c] for c in FEATURES[2:] if c in input_pos]
         window = X.copy()
@@ -251,8 +270,8 @@ class KerasFamily(Family):
                 "targets": list(self.targets), "mode": self.mode,
                 "recipe": self.training_recipe, "learning_rate": self.optimizer_learning_rate,
                 "seq_length": self.seq_length,
-                "epochs_max": self.settings.epochs, "patience": self.settings.patience,
-                "batch_size": self.settings.batch_size, "window_order": self.settings.window_order,
+                "epochs_max": self.hyper.epochs, "patience": self.hyper.patience,
+                "batch_size": self.hyper.batch_size, "window_order": self.hyper.window_order,
                 "optimizer": "Adam" if self.robust else f"SGD(momentum={MOMENTUM})",
                 "loss": "huber" + (", summed over targets" if self.independent_targets else ""),
                 "huber_delta_riders": self.huber_delta_riders}
@@ -265,4 +284,4 @@ class KerasFamily(Family):
 
         self.model = keras.saving.load_model(directory / MODEL_FILE, compile=False)
         # Forecast as the fitted model did (XLA or not): the same forecasts to the last bit.
-        self.model.jit_compile = self.settings.jit_compile
+        self.model.jit_compile = self.hyper.jit_compile

@@ -27,7 +27,7 @@ class MultivariateRnn(KerasFamily):
 
 
 class RobustMultivariateRnn(MultivariateRnn):
-    """Beyond the chapter: multivariate_rnn trained on the robust recipe (Settings.recipe)."""
+    """Beyond the chapter: multivariate_rnn trained on the robust recipe (KerasHyper.recipe)."""
 
     name = "multivariate_robust"
     recipe = "robust"

@@ -14,9 +14,9 @@ class SeasonalNaive(Family):
     name = "naive"
 
     def forecast(self, frame: pd.DataFrame, origins: pd.DatetimeIndex) -> np.ndarray:
-        series = frame[self.settings.target]
-        out = np.empty((len(origins), self.settings.horizon))
-        for h in range(1, self.settings.horizon + 1):
+        series = frame[self.problem.target]
+        out = np.empty((len(origins), self.problem.horizon))
+        for h in range(1, self.problem.horizon + 1):
             # the latest day <= origin that shares the target's weekday
             lag = SEASON_DAYS * int(np.ceil(h / SEASON_DAYS))
             out[:, h - 1] = series.reindex(origins + pd.Timedelta(days=h - lag)).to_numpy()

@@ -20,7 +20,7 @@ class Seq2SeqFamily(KerasFamily):
         return keras.Sequential([
             keras.Input((None, len(self.input_columns))),
             self.recurrent_layer(),
-            keras.layers.Dense(self.settings.horizon),
+            keras.layers.Dense(self.problem.horizon),
         ])
 
 
@@ -67,13 +67,13 @@ class ConvGru(Seq2SeqFamily):
             keras.Input((None, len(self.input_columns))),
             keras.layers.Conv1D(32, kernel_size=self.kernel_size, strides=self.strides, activation="relu"),
             keras.layers.GRU(32, return_sequences=True),
-            keras.layers.Dense(self.settings.horizon),
+            keras.layers.Dense(self.problem.horizon),
         ])
 
 
 class GruCalendar(Gru):
     """Beyond the chapter: the GRU also reads, at every step, the day types of the next 14 days,
-    and trains on the robust recipe (Settings.recipe)."""
+    and trains on the robust recipe (KerasHyper.recipe)."""
 
     name = "gru_calendar"
     calendar_inputs = True

@@ -25,7 +25,7 @@ class WaveNet(Seq2SeqFamily):
         layers = [keras.Input((None, len(self.input_columns)))]
         layers += [keras.layers.Conv1D(CHANNELS, 2, padding="causal", activation="relu", dilation_rate=rate)
                    for rate in self.dilations]
-        layers += [keras.layers.Conv1D(self.settings.horizon, 1)]
+        layers += [keras.layers.Conv1D(self.problem.horizon, 1)]
         return keras.Sequential(layers)
 
 
@@ -44,4 +44,4 @@ class GatedWaveNet(WaveNet):
             x = keras.layers.Add()([z, x])
         out = keras.layers.Activation("relu")(keras.layers.Add()(skips))
         out = keras.layers.Conv1D(CHANNELS, 1, activation="relu")(out)
-        return keras.Model(inputs, keras.layers.Conv1D(self.settings.horizon, 1)(out))
+        return keras.Model(inputs, keras.layers.Conv1D(self.problem.horizon, 1)(out))

@@ -14,7 +14,7 @@ import pandas as pd
 
 from pipeline.io import storage
 from pipeline.inputs.calendar import day_type, day_types
-from pipeline.config import Settings
+from pipeline.config import Problem, Settings
 
 DAY_TYPES = ("W", "A", "U")
 FEATURES = ("bus", "rail", "next_W", "next_A", "next_U")
@@ -111,25 +111,28 @@ def window_starts(index: pd.DatetimeIndex, spec: WindowSpec, first: date, last: 
     return positions[keep]
 
 
-def fit_and_stop_ranges(settings: Settings) -> dict[str, tuple[date, date]]:
+def fit_and_stop_ranges(problem: Problem) -> dict[str, tuple[date, date]]:
     """Target-date ranges of the training windows and of the early-stopping windows."""
     day_before = lambda d: d - timedelta(days=1)  # noqa: E731
-    if settings.protocol == "chapter":
-        return {"fit": (settings.train_start, day_before(settings.valid_start)),
-                "stop": (settings.valid_start, settings.as_of)}
-    return {"fit": (settings.train_start, day_before(settings.valid_start)),
-            "stop": (settings.valid_start, day_before(settings.score_start))}
+    if problem.protocol == "chapter":
+        return {"fit": (problem.train_start, day_before(problem.valid_start)),
+                "stop": (problem.valid_start, problem.as_of)}
+    return {"fit": (problem.train_start, day_before(problem.valid_start)),
+            "stop": (problem.valid_start, day_before(problem.score_start))}
 
 
-def build_split_windows(frame: pd.DataFrame, spec: WindowSpec, settings: Settings) -> dict[str, np.ndarray]:
-    features = feature_frame(frame.loc[: pd.Timestamp(settings.as_of)], settings.scale, settings.horizon)
+def build_split_windows(frame: pd.DataFrame, spec: WindowSpec, problem: Problem) -> dict[str, np.ndarray]:
+    """The fit and early-stopping windows of `spec` over `frame` (rows up to problem.as_of):
+    X_fit, y_fit, X_stop, y_stop as (n, seq, features) and (n, [seq,] ahead) float32 arrays in
+    problem.scale units."""
+    features = feature_frame(frame.loc[: pd.Timestamp(problem.as_of)], problem.scale, problem.horizon)
     values = features.to_numpy(np.float32)
     columns = list(features.columns)
     inputs = [columns.index(c) for c in spec.inputs]
     targets = [columns.index(c) for c in spec.targets]
     arrays = {}
-    for split, (first, last) in fit_and_stop_ranges(settings).items():
-        starts = window_starts(features.index, spec, first, last, settings.protocol == "chapter")
+    for split, (first, last) in fit_and_stop_ranges(problem).items():
+        starts = window_starts(features.index, spec, first, last, problem.protocol == "chapter")
         arrays[f"X_{split}"], arrays[f"y_{split}"] = make_windows(values, spec, inputs, targets, starts)
     return arrays
 
@@ -149,7 +152,7 @@ def materialize(frame: pd.DataFrame, specs: list[WindowSpec], settings: Settings
             return manifest
     entries = {}
     for spec in specs:
-        arrays = build_split_windows(frame, spec, settings)
+        arrays = build_split_windows(frame, spec, settings.problem)
         buffer = io.BytesIO()
         np.savez(buffer, **arrays)
         uri = storage.write_bytes(storage.join(base, f"{spec.name}.npz"), buffer.getvalue())
@@ -162,7 +165,7 @@ def materialize(frame: pd.DataFrame, specs: list[WindowSpec], settings: Settings
         "as_of": settings.as_of.isoformat(),
         "clean_uri": clean_uri,
         "protocol": settings.protocol,
-        "ranges": {k: [a.isoformat(), b.isoformat()] for k, (a, b) in fit_and_stop_ranges(settings).items()},
+        "ranges": {k: [a.isoformat(), b.isoformat()] for k, (a, b) in fit_and_stop_ranges(settings.problem).items()},
         "specs": entries,
     }
     storage.write_json(manifest_uri, manifest)  # written last: its presence means complete

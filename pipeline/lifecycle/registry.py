@@ -317,7 +317,7 @@ def log_combination(settings: Settings, parent_run_id: str, runs: dict, spec: di
     from pipeline.modelling.scoring import conformal_halfwidths, scoring_origins
 
     members = {name: load_logged_family(settings, runs[name].model_uri) for name in spec}
-    combination = Combination.of(settings, members, spec)
+    combination = Combination.of(settings.problem, members, spec)
     total = sum(spec.values())
     forecasts = sum(w / total * gate.recent[name].to_numpy(float) for name, w in spec.items())
     combination.intervals = conformal_halfwidths(forecasts, scoring_origins(settings), gate.actual, settings)

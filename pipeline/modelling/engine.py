@@ -32,7 +32,7 @@ class Trained:
 
 def build_windows(frame: pd.DataFrame) -> WindowSource:
     """Windows built from the series in memory (benchmarks, ensembles' own members)."""
-    return lambda spec, settings: build_split_windows(frame, spec, settings)
+    return lambda spec, settings: build_split_windows(frame, spec, settings.problem)
 
 
 def train(family: Family, frame: pd.DataFrame, settings: Settings, windows: WindowSource | None = None) -> Trained:

@@ -337,8 +337,9 @@ def fit_as_of(settings: Settings, family_name: str, frame: pd.DataFrame, parent_
     start = warm_start(settings, family)
     members = {}
     for name, seed in family.builds_on():
-        member = families.create(name, settings.with_overrides(seed=seed))
-        member_key = warmstart.key_of(warmstart.warm_key_parts(member, member.settings))
+        member_settings = settings.with_overrides(seed=seed)
+        member = families.create(name, member_settings)
+        member_key = warmstart.key_of(warmstart.warm_key_parts(member, member_settings))
         fits = [f for f in tracking.past_fits(settings, name, 200, warm_key=member_key) if f.as_of == settings.as_of]
         if fits:
             members[(name, seed)] = load_logged_family(settings, fits[0].model_uri)

@@ -44,12 +44,12 @@ class NaivePlusBias(Family):
 
     name = "naive_plus_bias"
 
-    def __init__(self, settings):
-        super().__init__(settings)
+    def __init__(self, problem, hyper=None):
+        super().__init__(problem, hyper)
         self.base, self.bias = None, 0.0
 
     def builds_on(self):
-        return [("naive", self.settings.seed)]
+        return [("naive", self.problem.seed)]
 
     def adopt(self, trained):
         super().adopt({k: v for k, v in trained.items() if k not in self.builds_on()})
@@ -57,10 +57,10 @@ class NaivePlusBias(Family):
 
     def fit(self, windows, frame):
         if self.base is None:
-            self.base = families.create("naive", self.settings)
-        history = frame.loc[: pd.Timestamp(self.settings.as_of)]
+            self.base = families.family_class("naive")(self.problem)
+        history = frame.loc[: pd.Timestamp(self.problem.as_of)]
         origins = history.index[-29:-1]
-        actual = history[self.settings.target].reindex(origins + pd.Timedelta(days=1)).to_numpy()
+        actual = history[self.problem.target].reindex(origins + pd.Timedelta(days=1)).to_numpy()
         self.bias = float(np.mean(actual - self.base.forecast(history, origins)[:, 0]))
         return FitResult()
 

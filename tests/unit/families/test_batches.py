@@ -42,7 +42,7 @@ def test_keras_fit_serves_every_window_once_per_epoch_in_a_new_local_order(chron
     batches = Recording(X, y, batch, seed=42, chronological=chronological)
     per_epoch = batches.batches_per_epoch
     model = keras.Sequential([keras.Input((3, 1)), keras.layers.Flatten(), keras.layers.Dense(1)])
-    model.compile(loss="mse", optimizer="sgd", steps_per_execution=steps_per_call(n, Settings(batch_size=batch)))
+    model.compile(loss="mse", optimizer="sgd", steps_per_execution=steps_per_call(n, batch, 0))
     model.fit(batches, epochs=2, steps_per_epoch=per_epoch, shuffle=False, verbose=0)
     first, second = (np.concatenate([batches.served[i] for i in range(e * per_epoch, (e + 1) * per_epoch)])
                      for e in (0, 1))
@@ -72,7 +72,7 @@ def test_each_epoch_is_drawn_once_in_epoch_order_whatever_batch_is_asked_first()
 @pytest.mark.parametrize("setting, windows, expected", [(0, 1025, 33), (32, 1025, 11), (1, 1025, 1),
                                                        (0, 64, 2), (500, 64, 2), (5, 96, 3)])
 def test_a_compiled_call_never_runs_into_the_next_epoch(setting, windows, expected):
-    assert steps_per_call(windows, Settings(steps_per_execution=setting, batch_size=32)) == expected
+    assert steps_per_call(windows, 32, setting) == expected
 
 
 def test_window_order_is_validated():

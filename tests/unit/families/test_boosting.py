@@ -12,9 +12,12 @@ from pipeline.lifecycle.serving import load_logged_family
 from tests.pipeline_runs import logged_model
 
 
+SETTINGS = Settings(boosting_history_months=30)
+
+
 @pytest.fixture(scope="module")
 def trained(frame):
-    family = families.create("lightgbm", Settings(boosting_history_months=30))
+    family = families.create("lightgbm", SETTINGS)
     family.fit(None, frame)
     return family
 
@@ -44,7 +47,7 @@ def test_learns_only_from_days_before_the_scored_window(trained, frame):
 
 
 def test_forecasts_every_origin_and_round_trips_through_mlflow(trained, frame, tmp_path):
-    s = trained.settings
+    s = SETTINGS
     scores, forecasts = evaluate(trained, frame, s)
     assert forecasts.shape == (len(scoring_origins(s)), 14) and np.isfinite(forecasts).all()
     assert scores.mae_mean < 40_000  # the seasonal naive scores 42,143 at h=1 here
@@ -64,7 +67,7 @@ def test_refuses_too_short_a_history(frame):
 def test_the_day_ahead_is_the_mean_of_its_own_model_and_a_model_on_counts(trained, frame):
     assert sorted(trained.dedicated) == [1]
     history = frame.loc[:"2019-05-31"]
-    origins = scoring_origins(trained.settings)
+    origins = scoring_origins(SETTINGS)
     forecasts = trained.forecast(history, origins)
     positions = history.asfreq("D").index.get_indexer(origins)
     rows = design(history.asfreq("D"), positions, np.ones(len(origins), dtype=int), "rail")
@@ -101,7 +104,7 @@ def test_a_model_saved_with_fewer_features_keeps_forecasting(trained, frame, tmp
     loaded = families.load(tmp_path)
     assert loaded.dedicated == {} and loaded.counts is None
     history = frame.loc[:"2019-05-31"].asfreq("D")
-    origins = scoring_origins(trained.settings)[:3]
+    origins = scoring_origins(SETTINGS)[:3]
     positions = history.index.get_indexer(origins)
     expected = design(history, np.repeat(positions, 14), np.tile(np.arange(1, 15), 3), "rail")
     level = expected.pop("level").to_numpy()

@@ -37,7 +37,7 @@ def test_every_chapter_family_is_registered():
 def test_keras_families_train_two_epochs_and_forecast_every_origin(name, frame):
     s = Settings(epochs=2, train_months=6)
     family = families.create(name, s)
-    result = family.fit(build_split_windows(frame, family.window_spec(), s), frame)
+    result = family.fit(build_split_windows(frame, family.window_spec(), s.problem), frame)
     assert result.epochs == 2 and len(result.history["loss"]) == 2
     scores, forecasts = evaluate(family, frame, s)
     assert forecasts.shape == (len(scoring_origins(s)), 14)
@@ -61,7 +61,7 @@ class LastWeek(KerasFamily):
 
 def test_rollout_feeds_predictions_back(frame):
     s = Settings()
-    family = LastWeek(s)
+    family = families.build(LastWeek, s)
     family.model = family.build()
     rolled = family.forecast(frame.loc[:"2019-05-31"], scoring_origins(s))
     naive = families.create("naive", s).forecast(frame.loc[:"2019-05-31"], scoring_origins(s))
@@ -81,13 +81,13 @@ def test_rollout_family_must_predict_what_it_reads():
         learning_rate = 0.1
 
     with pytest.raises(TypeError, match="must predict every series"):
-        Broken(Settings())
+        families.build(Broken, Settings())
 
 
 def test_save_and_load_round_trip(frame, tmp_path):
     s = Settings(epochs=1, train_months=6)
     family = families.create("multivariate_rnn", s)
-    family.fit(build_split_windows(frame, family.window_spec(), s), frame)
+    family.fit(build_split_windows(frame, family.window_spec(), s.problem), frame)
     family.save(tmp_path / "m")
     loaded = families.load(tmp_path / "m")
     origins = pd.date_range("2019-05-01", "2019-05-10")
@@ -97,7 +97,7 @@ def test_save_and_load_round_trip(frame, tmp_path):
 def test_multivariate_rnn_is_the_chapter_model_with_a_twin_for_bus(frame):
     s = Settings(epochs=2, train_months=6)
     family = families.create("multivariate_rnn", s)
-    result = family.fit(build_split_windows(frame, family.window_spec(), s), frame)
+    result = family.fit(build_split_windows(frame, family.window_spec(), s.problem), frame)
     # Early stopping watched the scored series (rail), not the average with bus.
     assert len(result.history["val_rail_mae"]) == 2
     X = np.random.default_rng(0).random((3, 56, 5), dtype=np.float32)
@@ -116,10 +116,10 @@ def test_seed_ensemble_forecasts_the_average_of_its_members(frame, tmp_path, mon
     s = Settings(epochs=2, train_months=6, seed=7)
     ensemble = families.create("multivariate_ensemble", s)
     assert ensemble.window_spec() == families.create("multivariate_robust", s).window_spec()
-    result = ensemble.fit(build_split_windows(frame, ensemble.window_spec(), s), frame)
+    result = ensemble.fit(build_split_windows(frame, ensemble.window_spec(), s.problem), frame)
     assert [m.name for m in ensemble.members] == ["multivariate_robust"] * 2
     assert [huber_threshold(m.model.loss) for m in ensemble.members] == [pytest.approx(0.02)] * 2
-    assert [m.settings.seed for m in ensemble.members] == [7, 8]
+    assert [m.problem.seed for m in ensemble.members] == [7, 8]
     assert result.epochs == 4 and len(result.history["multivariate_robust_seed8_val_rail_mae"]) == 2
     _, forecasts = evaluate(ensemble, frame, s)
     assert forecasts.shape == (len(scoring_origins(s)), 14) and np.isfinite(forecasts).all()
@@ -129,7 +129,7 @@ def test_seed_ensemble_forecasts_the_average_of_its_members(frame, tmp_path, mon
     np.testing.assert_allclose(ensemble.forecast(frame, origins), each.mean(axis=0), rtol=1e-6)
     ensemble.save(tmp_path / "m")
     loaded = families.load(tmp_path / "m")
-    assert [m.settings.seed for m in loaded.members] == [7, 8]
+    assert [m.problem.seed for m in loaded.members] == [7, 8]
     np.testing.assert_array_equal(loaded.forecast(frame, origins), ensemble.forecast(frame, origins))
     # saved before members.json (members/seed<N>): a champion promoted then still loads
     (tmp_path / "m" / "members.json").unlink()
@@ -137,7 +137,7 @@ def test_seed_ensemble_forecasts_the_average_of_its_members(frame, tmp_path, mon
     for seed in (7, 8):
         (members / f"multivariate_robust_seed{seed}").rename(members / f"seed{seed}")
     legacy = families.load(tmp_path / "m")
-    assert [m.settings.seed for m in legacy.members] == [7, 8]
+    assert [m.problem.seed for m in legacy.members] == [7, 8]
     np.testing.assert_array_equal(legacy.forecast(frame, origins), ensemble.forecast(frame, origins))
 
 
@@ -221,7 +221,7 @@ def test_keras_training_logs_its_progress(frame, caplog):
     s = Settings(epochs=PROGRESS_EPOCHS, train_months=6)
     family = families.create("linear", s)
     with caplog.at_level(logging.INFO, logger="pipeline.families.keras_family"):
-        family.fit(build_split_windows(frame, family.window_spec(), s), frame)
+        family.fit(build_split_windows(frame, family.window_spec(), s.problem), frame)
     lines = [r.getMessage() for r in caplog.records]
     assert len(lines) == 1 and lines[0].startswith(f"linear epoch {PROGRESS_EPOCHS}/{PROGRESS_EPOCHS}: loss ")
     assert "val_mae" in lines[0] and lines[0].endswith(" s")

@@ -29,7 +29,7 @@ def test_seq2seq_targets_are_the_next_h_values_after_each_step():
 
 def test_chapter_protocol_windows_have_the_books_shapes(frame):
     s = Settings(protocol="chapter")
-    arrays = build_split_windows(frame, WindowSpec(("rail",), ("rail",), 56), s)
+    arrays = build_split_windows(frame, WindowSpec(("rail",), ("rail",), 56), s.problem)
     # train 2016-01..2018-12 = 1096 days → 1040 windows; valid 2019-01..05 = 151 days → 95
     assert arrays["X_fit"].shape == (1040, 56, 1) and arrays["X_stop"].shape == (95, 56, 1)
 

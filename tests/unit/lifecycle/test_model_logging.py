@@ -16,7 +16,7 @@ def test_pyfunc_round_trip_gives_identical_forecasts(name, frame, tmp_path):
     s = Settings(epochs=2, train_months=6, home=tmp_path)
     family = families.create(name, s)
     spec = family.window_spec()
-    family.fit(build_split_windows(frame, spec, s) if spec else None, frame)
+    family.fit(build_split_windows(frame, spec, s.problem) if spec else None, frame)
     history = frame.loc[:"2019-05-31"]
     loaded = load_pyfunc(s, logged_model(s, family, history))
     served = loaded.predict(model_input(history))
