@@ -106,7 +106,7 @@ def forecast_rows(family, frame, origins) -> "pd.DataFrame":
     import numpy as np
     import pandas as pd
 
-    from pipeline.lifecycle.serving import interval_bounds
+    from pipeline.lifecycle.logged_models import interval_bounds
 
     values = np.asarray(family.forecast(frame.loc[: origins[-1]], origins), dtype=np.float64)
     horizons = np.tile(np.arange(1, values.shape[1] + 1), len(origins))

@@ -142,7 +142,7 @@ def forecast_call(settings) -> dict:
     from pipeline.lifecycle import tracking
     from pipeline.nightly import steps
     from pipeline.lifecycle.registry import champion_for
-    from pipeline.lifecycle.serving import load_pyfunc, model_input
+    from pipeline.lifecycle.logged_models import load_pyfunc, model_input
 
     champion = champion_for(settings, settings.as_of)
     started = time.perf_counter()

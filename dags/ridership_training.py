@@ -1,7 +1,7 @@
 """Nightly retraining of every model family, then promotion of the best one.
 
 migrate (the stores) → validate (Great Expectations; finds the run's data cutoff, the source's last day up to the
-logical date, and fails a stale source) → clean → decide (the retrain policy) → materialize
+logical date, and fails a stale source) → clean → retrain_policy → materialize
 windows (skipped, visibly and with the policy's reason, when too few new days arrived: so is the
 rest of the run) → train[family] (mapped, in parallel) → train_after_members[family] (mapped:
 families that build on members trained the stage before, e.g. ensembles) → leaderboard (once
@@ -81,7 +81,7 @@ def ridership_training():
         return steps.clean_snapshot(settings, checked["raw_uri"], checked["data_hash"])
 
     @task
-    def decide(checked: Checked) -> Policy:
+    def retrain_policy(checked: Checked) -> Policy:
         """The retrain policy's verdict: retrain or not, and why."""
         from airflow.sdk import get_current_context
 
@@ -149,7 +149,7 @@ def ridership_training():
     checked = validate()
     migrate() >> checked
     cleaned = clean(checked)  # before the policy: a skipped night still forecasts from its newest day
-    policy = decide(checked)
+    policy = retrain_policy(checked)
     cleaned >> policy
     run = materialize(checked, cleaned, policy)
     # Stages from the library, each once the one before has ended whatever its trainings' outcome

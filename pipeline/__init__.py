@@ -20,9 +20,12 @@ import importlib.abc
 import importlib.util
 import sys
 
-# Old module path -> new one, for the modules that something persisted names: every model logged
-# before the packages existed runs code (MLflow's models from code) that imports pipeline.serving.
-MOVED = {"pipeline.serving": "pipeline.lifecycle.serving"}
+# Old module path -> new one, for the modules that something persisted names: every logged model
+# runs code (MLflow's models from code) that imports the module of its pyfunc under the name it had
+# then: pipeline.serving before the packages existed, pipeline.lifecycle.serving until it was named
+# for what it does.
+MOVED = {"pipeline.serving": "pipeline.lifecycle.logged_models",
+         "pipeline.lifecycle.serving": "pipeline.lifecycle.logged_models"}
 
 
 class _MovedModules(importlib.abc.MetaPathFinder, importlib.abc.Loader):

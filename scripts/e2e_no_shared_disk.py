@@ -50,13 +50,13 @@ def champion() -> None:
 
     from pipeline.inputs import data
     from pipeline.io import storage
-    from pipeline.lifecycle import serving
+    from pipeline.lifecycle import logged_models
 
     settings = Settings.from_env()
     mlflow.set_tracking_uri(settings.mlflow_tracking_uri)
     model = mlflow.pyfunc.load_model(f"models:/{settings.registered_model}@{settings.champion_alias}")
     history = data.clean(data.parse_raw(storage.read_bytes(settings.data_uri), settings.data_uri))
-    forecast = model.predict(serving.model_input(history.loc[:"2019-05-31"]))
+    forecast = model.predict(logged_models.model_input(history.loc[:"2019-05-31"]))
     print(f"OK: @{settings.champion_alias} loaded in a third process with an empty home and no object-store "
           f"credentials; it forecast {len(forecast)} rows")
 

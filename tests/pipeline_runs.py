@@ -7,7 +7,7 @@ from mlflow.tracking import MlflowClient
 from pipeline.lifecycle import tracking
 from pipeline.nightly import steps
 from pipeline.config import Settings
-from pipeline.lifecycle.serving import log_family_model
+from pipeline.lifecycle.logged_models import log_family_model
 
 
 def prepared(settings: Settings) -> dict:

@@ -1,5 +1,5 @@
 """The forecast database: the champion's forecasts, the shadow forecasts of every family of the last
-training, and the champion history (pipeline.io.history), in one SQL database.
+training, and the champion history (pipeline.io.champion_history), in one SQL database.
 
 Its schema is created and migrated by `migrate` alone, an explicit step (the DAGs' `migrate` task,
 `ridership migrate`, every CLI command's start): a read never runs DDL, and finds an empty store
@@ -15,7 +15,7 @@ import pandas as pd
 import sqlalchemy as sa
 
 from pipeline.config import Settings
-from pipeline.io import history, stores
+from pipeline.io import champion_history, stores
 
 KEY = ("as_of", "target_date", "model_version")
 UPSERT_CHUNK = 500
@@ -70,7 +70,7 @@ def migrate(settings: Settings) -> dict:
 
     def schema(connection: sa.Connection) -> None:
         inspector = sa.inspect(connection)
-        for each in (table, SHADOW, history.TABLE):
+        for each in (table, SHADOW, champion_history.TABLE):
             if not inspector.has_table(each.name):
                 each.create(connection)
                 done["created"].append(each.name)

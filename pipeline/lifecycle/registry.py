@@ -21,13 +21,13 @@ import numpy as np
 import pandas as pd
 from mlflow.exceptions import MlflowException
 
-from pipeline.io import history, stores
+from pipeline.io import champion_history, stores
 from pipeline.lifecycle import tracking
 from pipeline.modelling import selection
 from pipeline.config import Settings
 from pipeline.errors import PromotionError
 from pipeline.modelling.scoring import Scores
-from pipeline.lifecycle.serving import load_logged_family, log_family_model
+from pipeline.lifecycle.logged_models import load_logged_family, log_family_model
 
 log = logging.getLogger(__name__)
 
@@ -203,7 +203,7 @@ def _promote(settings: Settings, parent_run_id: str, run_key: str, frame: pd.Dat
     if decision == "promoted":
         tracking.with_retries(settings, lambda: tracking.client(settings).set_registered_model_alias(
             settings.registered_model, settings.champion_alias, version), "move the champion alias")
-        history.record(settings, str(version), family, "promoted", reason, "gate")
+        champion_history.record(settings, str(version), family, "promoted", reason, "gate")
     result = {"decision": decision, "reason": reason, "version": str(version), "family": family,
               "members": chosen, "challenger": challenger, "candidate_run_id": run.run_id,
               "candidate_mae_mean": scores.mae_mean, "candidate_mae_h1": scores.mae_h1,
@@ -383,7 +383,7 @@ def rollback(settings: Settings, reason: str, who: str, to_version: str | None =
         mlflow_client = tracking.client(settings)
         current = current_champion(settings)
         if to_version is None:
-            earlier = [e for e in history.events(settings) if current is None or e["version"] != str(current.version)]
+            earlier = [e for e in champion_history.events(settings) if current is None or e["version"] != str(current.version)]
             if not earlier:
                 raise PromotionError("no earlier champion to roll back to: give --to VERSION")
             to_version = earlier[-1]["version"]
@@ -403,7 +403,7 @@ def rollback(settings: Settings, reason: str, who: str, to_version: str | None =
             mlflow_client.set_model_version_tag(settings.registered_model, str(to_version), key, value)
         mlflow_client.set_registered_model_alias(settings.registered_model, settings.champion_alias, str(to_version))
         family = target.tags.get(tracking.FAMILY_TAG, "")
-        history.record(settings, str(to_version), family, "rollback", reason, who)
+        champion_history.record(settings, str(to_version), family, "rollback", reason, who)
     result = {"version": str(to_version), "family": family, "from_version": str(current.version) if current else None,
               "reason": reason, "by": who, "at": when, "as_of": target.tags.get(tracking.AS_OF_TAG)}
     log.warning("champion rolled back: %s", result)

@@ -21,7 +21,7 @@ log = logging.getLogger(__name__)
 
 def forecast(settings: Settings, frame: pd.DataFrame) -> dict:
     """Forecast the horizon after the as-of date with the champion, store rows and a plot."""
-    from pipeline.lifecycle.serving import model_input
+    from pipeline.lifecycle.logged_models import model_input
 
     champion = champion_for(settings, settings.as_of)
     if champion is None:
@@ -61,7 +61,7 @@ def forecast(settings: Settings, frame: pd.DataFrame) -> dict:
 def _load_version(tracking_uri: str, registered_model: str, version: str):
     """A registered version's pyfunc; a version never changes, so a process forecasting many
     nights (a replay) loads it once."""
-    from pipeline.lifecycle.serving import load_pyfunc
+    from pipeline.lifecycle.logged_models import load_pyfunc
 
     return load_pyfunc(Settings(mlflow_tracking_uri=tracking_uri), f"models:/{registered_model}/{version}")
 

@@ -46,7 +46,7 @@ def train_all(settings: Settings, lineage: dict[str, Any] | None = None, executo
               reuse: Callable[[Settings, dict[str, Any]], set[str]] | None = None,
               progress: Progress | None = None) -> Night:
     """Migrate, prepare and train every family of `settings.families`, one stage after the other
-    (steps.training_stages), the families of a stage on `executor` (default: one after another in
+    (steps.stages_of), the families of a stage on `executor` (default: one after another in
     this process; a process pool runs them in parallel, as the DAG's mapped tasks do). `reuse(settings,
     run)` names trainings already finished for this run, which are not trained again. A family that
     fails is recorded in `failures` and left out of the gate, as in the DAG; the others go on.
@@ -58,7 +58,7 @@ def train_all(settings: Settings, lineage: dict[str, Any] | None = None, executo
     reused = reuse(settings, run) if reuse else set()
     night.trainings.update({name: {"mode": "reused"} for name in reused})
     executor = executor or _InProcess()
-    for stage in steps.training_stages(run):
+    for stage in steps.stages_of(run):
         todo = [family for family in stage if family not in reused]
         if not todo:
             continue

@@ -206,17 +206,17 @@ def prepare(settings: Settings, lineage: dict[str, Any] | None = None) -> tuple[
                                          checked["data_docs_uri"])
 
 
-def training_stages(run: PreparedRun) -> list[list[str]]:
+def stages_of(run: PreparedRun) -> list[list[str]]:
     """The families of each training stage of a prepared run, in order (prepare's result)."""
     return [run["stages"][stage] for stage in TRAINING_STAGES]
 
 
 def _record_training(settings: Settings, run_id: str, trained, history: pd.DataFrame) -> None:
     """Record what engine.train returned in run `run_id`: the per-epoch history, the scores with
-    the epochs and fit seconds, the validation forecasts and the pyfunc model (serving, with
+    the epochs and fit seconds, the validation forecasts and the pyfunc model (logged_models, with
     `history`, rows up to the as-of date, as its input example)."""
     from pipeline.lifecycle import tracking
-    from pipeline.lifecycle.serving import log_family_model
+    from pipeline.lifecycle.logged_models import log_family_model
 
     tracking.log_history(settings, run_id, trained.fit.history)
     tracking.log_validation_forecasts(settings, run_id, trained.forecasts)
@@ -321,7 +321,7 @@ def fit_as_of(settings: Settings, family_name: str, frame: pd.DataFrame, parent_
     from pipeline import families
     from pipeline.lifecycle import tracking
     from pipeline.modelling import engine
-    from pipeline.lifecycle.serving import load_logged_family
+    from pipeline.lifecycle.logged_models import load_logged_family
 
     family = families.create(family_name, settings)
     key = warmstart.key_of(warmstart.warm_key_parts(family, settings))
@@ -359,7 +359,7 @@ def warm_start(settings: Settings, family) -> "warmstart.Start":
     start, hand it the previous fit (Family.start_from). A previous model that does not load or
     does not fit the architecture means a start from scratch, with that as the reason."""
     from pipeline.lifecycle import tracking
-    from pipeline.lifecycle.serving import load_logged_family
+    from pipeline.lifecycle.logged_models import load_logged_family
 
     start = warmstart.choose(family, settings, tracking.past_fits(settings, family.name))
     if start.mode == warmstart.WARM:
@@ -382,7 +382,7 @@ def trainings_ended(settings: Settings, run: PreparedRun) -> TrainingsEnded:
     finished = [] if board.empty else board[["family", "mae_h1", "mae_mean", "epochs"]].to_dict("records")
     names = {r["family"] for r in finished}
     return {"finished": finished,
-            "did_not_finish": [f for stage in training_stages(run) for f in stage if f not in names]}
+            "did_not_finish": [f for stage in stages_of(run) for f in stage if f not in names]}
 
 
 def adopt_trained_members(settings: Settings, family, parent_run_id: str) -> dict[str, str]:
@@ -390,7 +390,7 @@ def adopt_trained_members(settings: Settings, family, parent_run_id: str) -> dic
     trained and logged at the run's seed, so that it does not train them again; returns
     {member: its run id}. A member that does not load is left to the family to train."""
     from pipeline.lifecycle import tracking
-    from pipeline.lifecycle.serving import load_logged_family
+    from pipeline.lifecycle.logged_models import load_logged_family
 
     if not family.builds_on():
         return {}
@@ -461,10 +461,10 @@ def rollback_champion(settings: Settings, reason: str, who: str, to_version: str
 
 
 def champion_history(settings: Settings) -> list[dict[str, Any]]:
-    """Every move of @champion, oldest first (history.events)."""
-    from pipeline.io import history
+    """Every move of @champion, oldest first (champion_history.events)."""
+    from pipeline.io import champion_history
 
-    return history.events(settings)
+    return champion_history.events(settings)
 
 
 def last_good_frame(settings: Settings) -> pd.DataFrame:
@@ -504,7 +504,7 @@ def shadow_forecast(settings: Settings, frame: pd.DataFrame | None = None,
     the rows stored; nothing before the first training."""
     from pipeline.lifecycle import registry, tracking
     from pipeline.io import forecasts
-    from pipeline.lifecycle.serving import load_logged_family
+    from pipeline.lifecycle.logged_models import load_logged_family
 
     frame = last_good_frame(settings) if frame is None else frame
     if origins is None:

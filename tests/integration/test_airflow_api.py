@@ -12,7 +12,7 @@ spec.loader.exec_module(airflow_api)
 def test_progress_line_counts_finished_tasks_and_names_the_running_families():
     tasks = [
         {"task_id": "validate", "map_index": -1, "state": "success"},
-        {"task_id": "decide", "map_index": -1, "state": "success"},
+        {"task_id": "retrain_policy", "map_index": -1, "state": "success"},
         {"task_id": "train", "map_index": 0, "rendered_map_index": "lstm", "state": "running"},
         {"task_id": "train", "map_index": 1, "rendered_map_index": "gru", "state": "running"},
         {"task_id": "train", "map_index": 2, "rendered_map_index": "naive", "state": "failed"},

@@ -25,7 +25,7 @@ def test_no_import_errors(dagbag):
 
 def test_training_dag_wires_the_pipeline(dagbag):
     dag = dagbag.dags["ridership_training"]
-    assert set(dag.task_ids) == {"migrate", "validate", "clean", "decide", "materialize", "train_families", "train",
+    assert set(dag.task_ids) == {"migrate", "validate", "clean", "retrain_policy", "materialize", "train_families", "train",
                                  "train_after_members_families", "train_after_members", "leaderboard",
                                  "promote", "publish_champion"}
     forecast = dagbag.dags["ridership_forecast"]
@@ -38,15 +38,15 @@ def test_training_dag_wires_the_pipeline(dagbag):
     assert forecast.get_task("score_realized").upstream_task_ids == {"forecast", "shadow_forecast"}
     assert dag.get_task("clean").upstream_task_ids == {"validate"}
     # the retrain policy runs after the newest day is cleaned (a skipped night still forecasts from it)
-    assert dag.get_task("decide").upstream_task_ids == {"validate", "clean"}
-    assert dag.get_task("materialize").upstream_task_ids == {"validate", "clean", "decide"}
+    assert dag.get_task("retrain_policy").upstream_task_ids == {"validate", "clean"}
+    assert dag.get_task("materialize").upstream_task_ids == {"validate", "clean", "retrain_policy"}
     assert dag.params["force"] is False and dag.params["from_scratch"] is False
     # a stage after the stage before has ended, whatever its trainings' outcome; promotion after all
     assert dag.get_task("train").upstream_task_ids == {"materialize", "train_families"}
     assert dag.get_task("train_after_members").upstream_task_ids == {
         "materialize", "train_after_members_families", "train"}
     assert dag.get_task("train_after_members").trigger_rule == "all_done_min_one_success"
-    assert dag.get_task("leaderboard").upstream_task_ids == {"decide", "materialize", "train_after_members"}
+    assert dag.get_task("leaderboard").upstream_task_ids == {"retrain_policy", "materialize", "train_after_members"}
     assert dag.get_task("leaderboard").trigger_rule == "all_done"
     assert dag.get_task("promote").upstream_task_ids == {"materialize", "leaderboard"}
     assert dag.get_task("promote").trigger_rule == "all_success"

@@ -16,7 +16,7 @@ from pipeline.modelling import engine
 from pipeline.nightly import steps
 from pipeline.config import Settings
 from pipeline.families.linear import Linear
-from pipeline.lifecycle.serving import load_logged_family
+from pipeline.lifecycle.logged_models import load_logged_family
 from tests.pipeline_runs import prepared
 
 PAIR = "tests.fault_families:NaiveAndLinear"
@@ -34,7 +34,7 @@ def train(settings: Settings, run: dict, name: str) -> dict:
 def test_an_ensemble_trains_last_and_adopts_the_members_its_run_trained(tmp_path, frame, monkeypatch):
     settings = Settings(home=tmp_path, epochs=2, train_months=6, families=(PAIR, "naive", "linear"))
     run = prepared(settings)
-    assert steps.training_stages(run) == [["naive", "linear"], [PAIR]]
+    assert steps.stages_of(run) == [["naive", "linear"], [PAIR]]
     members = {name: train(settings, run, name) for name in run["stages"]["train"]}
 
     def train_again(self, windows, frame):

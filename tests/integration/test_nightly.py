@@ -32,7 +32,7 @@ def test_the_replay_source_serves_the_file_as_it_stood(raw_bytes):
 
 
 def _night(settings: Settings, day: date) -> str:
-    """One scheduled night as the training DAG runs it: migrate, validate, clean, decide, then train and promote."""
+    """One scheduled night as the training DAG runs it: migrate, validate, clean, retrain_policy, then train and promote."""
     night = settings.with_overrides(as_of=day)
     steps.migrate_stores(night)
     checked = steps.validate_source(night)

@@ -12,7 +12,7 @@ import pytest
 
 from pipeline.config import PROJECT_ROOT, Settings
 from pipeline.errors import RidershipError
-from pipeline.io import forecasts, history, stores
+from pipeline.io import champion_history, forecasts, stores
 from pipeline.lifecycle import tracking
 from pipeline.nightly import steps
 
@@ -89,7 +89,7 @@ def test_the_forecast_database_is_migrated_by_its_explicit_step_alone(tmp_path):
     settings = Settings(home=tmp_path)
     path = tmp_path / "forecasts.db"
     # a read before any migration finds nothing stored and creates nothing
-    assert forecasts.stored(settings).empty and forecasts.stored_shadow(settings).empty and history.events(settings) == []
+    assert forecasts.stored(settings).empty and forecasts.stored_shadow(settings).empty and champion_history.events(settings) == []
     assert _tables(path) == set()
     # a write names the database and what to run
     with pytest.raises(stores.StoreError, match=rf"the database sqlite:///{path} is not migrated \(missing: "

@@ -106,7 +106,7 @@ def test_a_previous_model_of_another_architecture_is_refused():
 
 
 def logged_weights(settings: Settings, run_id: str) -> list[np.ndarray]:
-    from pipeline.lifecycle.serving import load_logged_family
+    from pipeline.lifecycle.logged_models import load_logged_family
 
     uri = tracking.client(settings).get_run(run_id).data.tags[tracking.MODEL_URI_TAG]
     return load_logged_family(settings, uri).model.get_weights()
@@ -159,7 +159,7 @@ def test_a_previous_model_that_does_not_load_means_a_start_from_scratch(tmp_path
     settings = Settings(home=tmp_path, as_of=JUNE)
     linear = families.create("linear", settings)
     monkeypatch.setattr(tracking, "past_fits", lambda s, name: [past(settings, "linear", MAY, run_id="gone")])
-    monkeypatch.setattr("pipeline.lifecycle.serving.load_logged_family", lambda s, uri: (_ for _ in ()).throw(OSError("no file")))
+    monkeypatch.setattr("pipeline.lifecycle.logged_models.load_logged_family", lambda s, uri: (_ for _ in ()).throw(OSError("no file")))
 
     start = steps.warm_start(settings, linear)
 

@@ -8,7 +8,7 @@ from pipeline import families
 from pipeline.config import Settings
 from pipeline.families.boosting import COUNTS_FILE, DEDICATED_FILE, MODEL_FILE, PARAMS, WARMUP_DAYS, count_design, design
 from pipeline.modelling.scoring import evaluate, scoring_origins
-from pipeline.lifecycle.serving import load_logged_family
+from pipeline.lifecycle.logged_models import load_logged_family
 from tests.pipeline_runs import logged_model
 
 

@@ -6,7 +6,7 @@ import pytest
 
 from pipeline import families
 from pipeline.config import Settings
-from pipeline.lifecycle.serving import load_pyfunc, model_input
+from pipeline.lifecycle.logged_models import load_pyfunc, model_input
 from pipeline.inputs.windows import build_split_windows
 from tests.pipeline_runs import logged_model
 

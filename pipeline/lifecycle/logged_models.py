@@ -135,7 +135,7 @@ def log_family_model(settings: Settings, run_id: str, family: Family, history: p
         output.family = family
         mlflow.pyfunc.save_model(
             Path(staging) / MODEL_NAME,
-            python_model=str(Path(__file__).with_name("serving_model.py")),  # models from code
+            python_model=str(Path(__file__).with_name("model_code.py")),  # models from code
             artifacts={FAMILY_ARTIFACT: str(Path(staging) / FAMILY_ARTIFACT)},
             signature=signature(example, output.predict(None, example)),
             input_example=example,
