@@ -399,7 +399,7 @@ def leaderboard_of(runs: list[FamilyRun]) -> pd.DataFrame:
             "mae_h1": m.get("mae_h1"), "mape_h1": m.get("mape_h1"), "mae_mean": m.get("mae_mean"),
             **{k.removeprefix("backtest_"): v for k, v in m.items() if k.startswith("backtest_mae_")
                and k != "backtest_mae_recent"},
-            "epochs": int(m.get("epochs", 0)), "mode": run.mode, "seconds": m.get("train_seconds"),
+            "epochs": int(m.get("epochs", 0)), "mode": run.mode, "fit_seconds": m.get("train_seconds"),
             "run_id": run.run_id, "start": run.start, "end": run.end,
         })
     frame = pd.DataFrame(rows)

@@ -31,12 +31,12 @@ def summary(settings: Settings) -> dict[str, Any]:
         lines.append("  (no finished training runs)")
     else:
         seasonal = [c for c in board.columns if c.startswith("mae_year")]
-        shown = board[["family", "mae_h1", "mape_h1", "mae_mean", *seasonal, "epochs", "mode", "seconds", "start",
+        shown = board[["family", "mae_h1", "mape_h1", "mae_mean", *seasonal, "epochs", "mode", "fit_seconds", "start",
                        "end"]].copy()
         for column in ("mae_h1", "mae_mean", *seasonal):
             shown[column] = shown[column].map(lambda v: f"{v:,.0f}")
         shown["mape_h1"] = shown["mape_h1"].map(lambda v: f"{v:.2f}%")
-        shown["seconds"] = shown["seconds"].map(lambda v: f"{v:.1f}")
+        shown["fit_seconds"] = shown["fit_seconds"].map(lambda v: f"{v:.1f}")
         for column in ("start", "end"):
             shown[column] = pd.to_datetime(shown[column]).dt.strftime("%H:%M:%S")
         lines.append(shown.to_string(index=False))

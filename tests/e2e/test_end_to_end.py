@@ -109,6 +109,8 @@ def test_every_family_ran_as_a_mapped_task_and_was_logged(trained, env):
     assert sorted(r["family"] for r in summary["leaderboard"]) == sorted(trained.families)
     # the first training of a state: every family from scratch, as the leaderboard says
     assert {r["mode"] for r in summary["leaderboard"]} == {"scratch"}
+    # the fit's own seconds (a run also scores, logs and backtests), named so in the table too
+    assert all(r["fit_seconds"] >= 0 for r in summary["leaderboard"]) and " fit_seconds " in summary["text"]
     assert " mode " in summary["text"].splitlines()[1]
     log = Path(env["RIDERSHIP_HOME"], "ridership_training.log").read_text()
     started = set(re.findall(r"starting task_id=(train\w*) map_index=(\d+)", log))
