@@ -111,7 +111,7 @@ def product(names: list[str], epochs: int, backtests: bool = True) -> dict:
         board = tracking.leaderboard(settings, parent.run_id)
         run_id = runs["ridership_training"][-1][0]
         families = [{"family": r.family, "mae_h1": r.mae_h1, "mae_mean": r.mae_mean, "epochs": int(r.epochs),
-                     "seconds": tasks.get((run_id, r.family), float("nan")), "fit_seconds": r.seconds,
+                     "seconds": tasks.get((run_id, r.family), float("nan")), "fit_seconds": r.fit_seconds,
                      "mode": r.mode} for r in board.itertuples()]
         nights.append({"label": label, "as_of": as_of, "script_wall": script_wall,
                        "training_dag": runs["ridership_training"][-1][1],

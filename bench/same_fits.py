@@ -4,7 +4,7 @@
     .venv/bin/python bench/same_fits.py OUT.json [--families a,b] [--epochs 2]
     .venv/bin/python bench/same_fits.py --compare BEFORE.json AFTER.json
 
-Each family is trained by the one engine as of 2019-05-31 with a few epochs and no XLA (minutes, not
+Each family is trained by the one engine as of the default as-of date (2019-05-31) with a few epochs and no XLA (minutes, not
 hours), in a process of its own; it keeps the scores, a hash of the forecasts' bytes, the params and
 the warm key's parts. --compare names the families whose forecasts, scores or params differ and
 prints each family's model-code digest before -> after and, when every family fits alike, the
@@ -22,7 +22,6 @@ from concurrent.futures import ProcessPoolExecutor
 from pathlib import Path
 
 ROOT = Path(__file__).resolve().parent.parent
-AS_OF = "2019-05-31"
 
 
 def fit_one(name: str, epochs: int) -> dict:
@@ -33,7 +32,7 @@ def fit_one(name: str, epochs: int) -> dict:
     from pipeline.inputs import data
     from pipeline.modelling import engine, warmstart
 
-    settings = Settings(as_of=Settings().as_of, epochs=epochs, patience=epochs, jit_compile=False, tf_threads=1)
+    settings = Settings(epochs=epochs, patience=epochs, jit_compile=False, tf_threads=1)
     runtime.configure(settings, models=True)
     frame = data.clean(data.parse_raw(data.read_source(settings.data_uri), settings.data_uri))
     trained = engine.train(families.create(name, settings), frame, settings)
@@ -55,8 +54,13 @@ def compare(before: dict, after: dict) -> int:
               f"{new.get('code')}; warm key {old['warm_key']} -> {new.get('warm_key')}")
     print("same fits" if not differ else f"different: {', '.join(differ)}")
     if not differ:  # what pipeline/modelling/warmstart.py's EQUIVALENT_CODE may say of this change
-        pairs = {after[n]["code"]: before[n]["code"] for n in sorted(before) if after[n]["code"] != before[n]["code"]}
-        print("EQUIVALENT_CODE entries (new: old):", json.dumps(pairs, indent=1))
+        pairs: dict[tuple[str, str], list[str]] = {}
+        for name in sorted(before):
+            if after[name]["code"] != before[name]["code"]:
+                pairs.setdefault((after[name]["code"], before[name]["code"]), []).append(name)
+        print("EQUIVALENT_CODE entries (new: old):")
+        for (new, old), names in sorted(pairs.items(), key=lambda item: item[1][0]):
+            print(f'    "{new}": "{old}",  # {", ".join(names)}')
     return 1 if differ else 0
 
 

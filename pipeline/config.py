@@ -78,7 +78,12 @@ class Problem:
 
     @classmethod
     def from_dict(cls, values: dict[str, Any]) -> "Problem":
-        return cls(**{k: date.fromisoformat(v) if k in DATE_FIELDS else v for k, v in values.items()})
+        """A Problem from `as_dict` output: a name that is no longer a field is dropped, a field
+        added since takes the default Settings' value (as Settings.from_dict)."""
+        known = {f.name for f in fields(cls)}
+        saved = {k: date.fromisoformat(v) if k in DATE_FIELDS else v for k, v in values.items() if k in known}
+        defaults = Settings().problem if known - set(saved) else None
+        return cls(**saved, **{k: getattr(defaults, k) for k in known - set(saved)})
 
 
 @dataclass(frozen=True)
@@ -276,7 +281,8 @@ class Settings:
         return hashlib.sha256(json.dumps(self.training_dict(), sort_keys=True).encode()).hexdigest()[:12]
 
     def training_dict(self) -> dict[str, Any]:
-        """The fields marked `trains`, JSON-able: what a saved family keeps of its settings."""
+        """The fields marked `trains`, JSON-able: what the digest and the warm keys hash (and what a
+        family saved before families had their own hyper-parameters kept of its settings)."""
         values = self.as_dict()
         return {f.name: values[f.name] for f in fields(self) if f.metadata.get("trains")}
 

@@ -108,9 +108,18 @@ def hyper(cls: type[Family], settings: Settings) -> Any:
 
 
 def _hyper_from_dict(cls: type[Family], values: dict[str, Any]) -> Any:
-    members = {f.name for f in dataclasses.fields(cls.Hyper) if f.metadata.get("members")}
-    return cls.Hyper(**{k: {name: _hyper_from_dict(family_class(name), v[name]) for name in v} if k in members
-                        else tuple(v) if isinstance(v, list) else v for k, v in values.items()})
+    """`cls.Hyper` from a saved description's values: a field saved by an older version and gone
+    since is dropped, a field added since takes the default Settings' value (as Settings.from_dict)."""
+    own = {f.name: f for f in dataclasses.fields(cls.Hyper)}
+    saved = {k: v for k, v in values.items() if k in own}
+    for name, f in own.items():
+        if f.metadata.get("members") and name in saved:
+            saved[name] = {member: _hyper_from_dict(family_class(member), v) for member, v in saved[name].items()}
+        elif isinstance(saved.get(name), list):
+            saved[name] = tuple(saved[name])
+    missing = set(own) - set(saved)
+    defaults = hyper(cls, Settings()) if missing else None
+    return cls.Hyper(**saved, **{name: getattr(defaults, name) for name in missing})
 
 
 def load(directory: Path) -> Family:

@@ -1,8 +1,8 @@
 """The one protocol every model family obeys (statistical and Keras alike).
 
 A family is built from the Problem (target, horizon, splits, seed: what every family shares) and
-its own hyper-parameters (``Hyper``, a dataclass it declares; families.create fills it from the
-Settings field of the same name), never from the whole Settings. It is fitted on the materialized
+its own hyper-parameters (``Hyper``, a dataclass it declares; families.create fills each field from
+the Settings field of its name, or the one ``setting(...)`` names), never from the whole Settings. It is fitted on the materialized
 windows (or on the series) and forecasts the ``horizon`` days after each origin from history up to
 that origin. It may build on other families (``builds_on``), which a pipeline run then trains first
 and hands over (``adopt``). ``save``/``load`` round-trip it through a directory, which is what

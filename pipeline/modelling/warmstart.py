@@ -84,17 +84,17 @@ def _digest(modules: tuple[str, ...]) -> str:
 # family from scratch. An entry lapses by itself when the code changes again. The one entered:
 # families get their own hyper-parameters (bench/results/hyper/README.md).
 EQUIVALENT_CODE: dict[str, str] = {
-    "0ed9bed8cd55": "3fdb3d8e1698",  # ahead_rnn, ahead_rnn_calendar
-    "19ca6b46c3c8": "1b47cfc300f1",  # conv_gru, gru, gru_calendar, ln_rnn, lstm, seq2seq_rnn
-    "2f066135facd": "6e956d03d249",  # deep_rnn, simple_rnn, simple_rnn_1
-    "d2d79005dfb9": "13c4d3c7a463",  # lightgbm
-    "80556912b2f6": "6cd0993e2bc4",  # linear
-    "d2818285a9cd": "63ec596ac56d",  # multitask_rnn, multivariate_rnn, multivariate_robust
-    "f4208c6b3afb": "d0a12a3d487a",  # multivariate_ensemble
-    "090ccbdec037": "71ea66ee2064",  # naive
-    "bdf27f8dd451": "9161efb64e7a",  # robust_ensemble
-    "9c903d8d17ce": "ff4fd834a4c2",  # sarima
-    "3cf35b2446d1": "7c2626de2a71",  # wavenet, wavenet_gated
+    "d0e92669eac7": "3fdb3d8e1698",  # ahead_rnn, ahead_rnn_calendar
+    "6482e72f6557": "1b47cfc300f1",  # conv_gru, gru, gru_calendar, ln_rnn, lstm, seq2seq_rnn
+    "cef76bc5465a": "6e956d03d249",  # deep_rnn, simple_rnn, simple_rnn_1
+    "3b1487053a4e": "13c4d3c7a463",  # lightgbm
+    "bac964ab2f82": "6cd0993e2bc4",  # linear
+    "57959500aecc": "63ec596ac56d",  # multitask_rnn, multivariate_rnn, multivariate_robust
+    "5f37b003686e": "d0a12a3d487a",  # multivariate_ensemble
+    "274a84b322f2": "71ea66ee2064",  # naive
+    "62c43ef74280": "9161efb64e7a",  # robust_ensemble
+    "39b6203129e0": "ff4fd834a4c2",  # sarima
+    "e72974dad018": "7c2626de2a71",  # wavenet, wavenet_gated
 }
 
 

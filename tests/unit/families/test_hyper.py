@@ -79,3 +79,17 @@ def test_a_family_saved_with_the_settings_of_an_older_version_loads_and_forecast
     older = families.load(tmp_path)
     assert older.hyper == family.hyper and older.problem == family.problem
     np.testing.assert_array_equal(older.forecast(frame, origins), family.forecast(frame, origins))
+
+
+def test_a_description_with_a_retired_or_a_new_field_still_loads(tmp_path):
+    family = families.create("linear", Settings(epochs=3))
+    family.model = family.build()
+    family.save(tmp_path)
+    values = json.loads((tmp_path / DESCRIPTION_FILE).read_text())
+    del values["hyper"]["steps_per_execution"], values["problem"]["protocol"]  # added after it was saved
+    values["hyper"]["retired_knob"], values["problem"]["retired_field"] = 1, 2  # since removed
+    (tmp_path / DESCRIPTION_FILE).write_text(json.dumps(values))
+
+    loaded = families.load(tmp_path)
+
+    assert loaded.hyper == family.hyper and loaded.problem == family.problem  # the missing ones at their defaults
