@@ -2,8 +2,9 @@
 training, and the champion history (pipeline.io.champion_history), in one SQL database.
 
 Its schema is created and migrated by `migrate` alone, an explicit step (the DAGs' `migrate` task,
-`ridership migrate`, every CLI command's start): a read never runs DDL, and finds an empty store
-where a table does not exist yet; a write to a store that was not migrated raises StoreError.
+`ridership migrate`, the start of the runner and of every CLI command that writes): a read never runs
+DDL, and finds an empty store where a table does not exist yet; a write to a store that was not
+migrated raises StoreError.
 """
 
 from __future__ import annotations

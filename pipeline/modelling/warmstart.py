@@ -13,7 +13,6 @@ from __future__ import annotations
 import functools
 import hashlib
 import json
-import re
 from dataclasses import dataclass
 from datetime import date
 from pathlib import Path
@@ -53,48 +52,35 @@ def model_modules(family: Family) -> list[str]:
     return sorted(seen)
 
 
-# The sub-packages the flat modules moved into: the digest reads module names and sources as they
-# were before the move, so that a move alone does not retrain every family from scratch.
-_SUBPACKAGES = "inputs|modelling|io|lifecycle|nightly|entry"
-
-
-def canonical(text: str) -> str:
-    """`text` with the module paths of the sub-packages written as before them: "pipeline.inputs.windows"
-    and "pipeline/inputs/windows.py" as "pipeline.windows" and "pipeline/windows.py", "from
-    pipeline.io import storage" as "from pipeline import storage"."""
-    text = re.sub(rf"\bfrom pipeline\.(?:{_SUBPACKAGES}) import\b", "from pipeline import", text)
-    return re.sub(rf"\bpipeline([./])(?:{_SUBPACKAGES})[./]", r"pipeline\1", text)
-
-
 @functools.lru_cache(maxsize=None)
 def _digest(modules: tuple[str, ...]) -> str:
     import importlib
 
     digest = hashlib.sha256()
-    for name in sorted(modules, key=canonical):
-        path = Path(importlib.import_module(name).__file__)
-        digest.update(canonical(name).encode())
-        digest.update(canonical(path.read_text(encoding="utf-8")).encode("utf-8"))
+    for name in modules:
+        digest.update(name.encode())
+        digest.update(Path(importlib.import_module(name).__file__).read_bytes())
     return digest.hexdigest()[:12]
 
 
-# Model code that fits exactly as earlier code did, by digest (new: old): the change that made it was
-# a refactor, checked by bench/same_fits.py (the same forecasts, scores, intervals and params for
-# every family), so its fits continue the earlier ones' warm starts instead of retraining every
-# family from scratch. An entry lapses by itself when the code changes again. The one entered:
-# families get their own hyper-parameters (bench/results/hyper/README.md).
+# Model code that fits exactly as earlier code did, by digest (new: old): the changes that made it
+# were refactors, checked to fit alike (bench/same_fits.py: the same forecasts, scores, intervals and
+# params for every family), so their fits continue the earlier ones' warm starts instead of
+# retraining every family from scratch. An entry lapses by itself when the code changes again. The
+# ones entered: the modules moved into packages and families given their own hyper-parameters
+# (bench/results/layout/README.md, bench/results/hyper/README.md).
 EQUIVALENT_CODE: dict[str, str] = {
-    "d0e92669eac7": "3fdb3d8e1698",  # ahead_rnn, ahead_rnn_calendar
-    "6482e72f6557": "1b47cfc300f1",  # conv_gru, gru, gru_calendar, ln_rnn, lstm, seq2seq_rnn
-    "cef76bc5465a": "6e956d03d249",  # deep_rnn, simple_rnn, simple_rnn_1
-    "3b1487053a4e": "13c4d3c7a463",  # lightgbm
-    "bac964ab2f82": "6cd0993e2bc4",  # linear
-    "57959500aecc": "63ec596ac56d",  # multitask_rnn, multivariate_rnn, multivariate_robust
-    "5f37b003686e": "d0a12a3d487a",  # multivariate_ensemble
-    "274a84b322f2": "71ea66ee2064",  # naive
-    "62c43ef74280": "9161efb64e7a",  # robust_ensemble
-    "39b6203129e0": "ff4fd834a4c2",  # sarima
-    "e72974dad018": "7c2626de2a71",  # wavenet, wavenet_gated
+    "d7a6cc37bd53": "3fdb3d8e1698",  # ahead_rnn, ahead_rnn_calendar
+    "398bb86d78c5": "1b47cfc300f1",  # conv_gru, gru, gru_calendar, ln_rnn, lstm, seq2seq_rnn
+    "faff92fe3967": "6e956d03d249",  # deep_rnn, simple_rnn, simple_rnn_1
+    "1837e893ea0e": "13c4d3c7a463",  # lightgbm
+    "7d5b8b4d8428": "6cd0993e2bc4",  # linear
+    "5684fece9bee": "63ec596ac56d",  # multitask_rnn, multivariate_rnn, multivariate_robust
+    "45c2aae82a4c": "d0a12a3d487a",  # multivariate_ensemble
+    "623d7b384f60": "71ea66ee2064",  # naive
+    "cea6ad492ebe": "9161efb64e7a",  # robust_ensemble
+    "4f0ac33fe4ac": "ff4fd834a4c2",  # sarima
+    "7a2d83a969d3": "7c2626de2a71",  # wavenet, wavenet_gated
 }
 
 

@@ -41,8 +41,9 @@ def run_key(settings: Settings, data_hash: str) -> str:
 def migrate_stores(settings: Settings) -> Migrated:
     """Create or migrate the stores a run writes to: MLflow's SQLite store (the embedded default; a
     tracking server migrates its own) and the forecast database (forecasts.migrate). Idempotent; the
-    first task of every DAG and the start of every CLI command. Returns the forecast database, the
-    tables created and the columns added. Raises StoreError naming a store that cannot be migrated."""
+    first task of every DAG, the start of the runner and of every CLI command that writes. Returns
+    the forecast database, the tables created and the columns added. Raises StoreError naming a
+    store that cannot be migrated."""
     from pipeline.io import forecasts, stores
 
     stores.ensure_mlflow_store(settings.mlflow_tracking_uri)

@@ -82,12 +82,3 @@ def test_a_module_path_that_logged_models_name_still_imports_as_its_new_module()
     from pipeline.serving import RidershipForecaster  # what every logged model's code runs
 
     assert RidershipForecaster is logged_models.RidershipForecaster
-
-
-def test_the_warm_key_reads_module_paths_as_before_the_packages():
-    from pipeline.modelling.warmstart import canonical
-
-    assert canonical("from pipeline.inputs.windows import WindowSpec\nfrom pipeline.io import storage\n"
-                     "see pipeline/inputs/windows.py; pipeline.families.base") == (
-        "from pipeline.windows import WindowSpec\nfrom pipeline import storage\n"
-        "see pipeline/windows.py; pipeline.families.base")
